@@ -1,0 +1,28 @@
+# `make report` and `make test` set up everything they need from nothing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup report test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name unlearning --display-name "Python (unlearning)"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv, install the project and register its Jupyter kernel
+
+report: $(STAMP)  ## execute the notebook on the default parameters and render reports/default/unlearning.html
+	$(BIN)/python -m nbutils run -f parameters/default.yaml --name default
+
+test: $(STAMP)  ## run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## time training against the seed's loop; writes benchmarks/results.md
+	$(BIN)/python benchmarks/bench_training.py
+
+clean:
+	rm -rf $(VENV) reports/*/

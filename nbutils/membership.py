@@ -1,0 +1,45 @@
+"""Membership inference against the forget set: does a model still treat it as training data?"""
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.svm import SVC
+
+from nbutils.metrics import true_class_log_probs
+
+
+def loss_attack(preds, fprs=(0.01, 0.001)):
+    """The loss attack: forget rows (members) against test rows (non-members), scored by -loss.
+
+    Returns a dict of (K,) arrays: ``mia_auc`` (ROC AUC) and ``mia_tpr@{fpr}`` for
+    each false-positive rate, the largest TPR whose FPR does not exceed it
+    (Carlini et al., "Membership Inference Attacks From First Principles", 2022).
+    A model that never saw the forget set sits where the retrained models sit.
+    """
+    scores = np.concatenate([true_class_log_probs(preds.forget, preds.y_forget),
+                             true_class_log_probs(preds.test, preds.y_test)], axis=1)
+    members = np.r_[np.ones(len(preds.y_forget)), np.zeros(len(preds.y_test))]
+    out = {"mia_auc": np.array([roc_auc_score(members, s) for s in scores])}
+    curves = [roc_curve(members, s) for s in scores]
+    for target in fprs:
+        out[f"mia_tpr@{target:g}"] = 100 * np.array([tpr[fpr <= target].max() for fpr, tpr, _ in curves])
+    return out
+
+
+def mia_efficacy(preds):
+    """SalUn's MIA-efficacy: the percentage of forget rows an attacker calls non-members.
+
+    As in SalUn (Fan et al., ICLR 2024, ``evaluation/SVC_MIA.py``): an RBF SVC
+    (C=3, gamma="auto") is fit, per model, on the true-class confidence of as
+    many retain rows (members) as there are test rows (non-members), then applied
+    to the forget rows. Returns a (K,) array in percent.
+    """
+    n = min(len(preds.y_test), len(preds.y_retain))
+    member = np.exp(true_class_log_probs(preds.retain[:, :n], preds.y_retain[:n]))
+    non_member = np.exp(true_class_log_probs(preds.test[:, :n], preds.y_test[:n]))
+    forget = np.exp(true_class_log_probs(preds.forget, preds.y_forget))
+    labels = np.r_[np.ones(n), np.zeros(n)]
+    efficacy = []
+    for m, nm, f in zip(member, non_member, forget):
+        svc = SVC(C=3, gamma="auto", kernel="rbf").fit(np.r_[m, nm][:, None], labels)
+        efficacy.append(100 * (1 - svc.predict(f[:, None]).mean()))
+    return np.array(efficacy)

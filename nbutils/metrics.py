@@ -1,0 +1,71 @@
+"""What every model of an ensemble gets right, and how far it moved: the seed's metrics, per model."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Logits of every model on each split, as float64 numpy arrays of shape (K, n, C), with labels."""
+
+    retain: np.ndarray
+    forget: np.ndarray
+    test: np.ndarray
+    y_retain: np.ndarray
+    y_forget: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def n_models(self):
+        return self.retain.shape[0]
+
+    def head(self, k):
+        """The predictions of the first k models."""
+        return Predictions(self.retain[:k], self.forget[:k], self.test[:k], self.y_retain, self.y_forget, self.y_test)
+
+
+@torch.no_grad()
+def predict(model, splits):
+    """Evaluation-mode logits of every model on the retain, forget and test rows."""
+    model.eval()
+
+    def logits(X):
+        return model(X).transpose(0, 1).double().cpu().numpy()
+
+    return Predictions(
+        logits(splits.X_retain), logits(splits.X_forget), logits(splits.X_test),
+        splits.y_retain.cpu().numpy(), splits.y_forget.cpu().numpy(), splits.y_test.cpu().numpy(),
+    )
+
+
+def accuracy(logits, y):
+    """Percentage of rows each model classifies correctly: shape (K,)."""
+    return 100 * (logits.argmax(axis=-1) == y).mean(axis=-1)
+
+
+def true_class_log_probs(logits, y):
+    """log p_y for every model and row: shape (K, n)."""
+    log_probs = torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
+    return np.take_along_axis(log_probs, y[None, :, None], axis=-1)[..., 0]
+
+
+@torch.no_grad()
+def param_distance(model_a, model_b):
+    """L2 distance between matching models' weights and biases (buffers excluded): shape (K,)."""
+    squared = sum(
+        (a - b).flatten(1).square().sum(dim=1)
+        for a, b in zip(model_a.parameters(), model_b.parameters())
+    )
+    return squared.sqrt().cpu().numpy()
+
+
+def accuracies(preds):
+    """Retain, forget and test accuracy of every model, as a dict of (K,) arrays."""
+    return {
+        "retain_acc": accuracy(preds.retain, preds.y_retain),
+        "forget_acc": accuracy(preds.forget, preds.y_forget),
+        "test_acc": accuracy(preds.test, preds.y_test),
+    }

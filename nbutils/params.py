@@ -1,0 +1,150 @@
+"""Parameters: the notebook's ``parameters`` cell is the schema; everything else is checked against it.
+
+Papermill only warns about a name the notebook does not define, then runs on
+the default. We refuse it instead, before any training, and check types and
+values the same way whether a run comes from ``python -m nbutils run``, plain
+``papermill`` or JupyterLab.
+"""
+
+import ast
+import difflib
+import math
+
+import papermill
+import torch
+import yaml
+
+from nbutils import NOTEBOOK
+from nbutils.data import split_sizes
+from nbutils.unlearning import METHODS
+
+NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers"]
+
+
+class ParameterError(ValueError):
+    """One or more parameters are wrong; the message lists each with its fix."""
+
+
+def defaults(notebook=NOTEBOOK):
+    """The notebook's parameters and their default values, read from its ``parameters`` cell."""
+    spec = papermill.inspect_notebook(str(notebook))
+    return {name: ast.literal_eval(p["default"]) for name, p in spec.items()}
+
+
+def load(files=(), overrides=None):
+    """Layer YAML files (later wins), then single ``overrides``; returns only the values they set."""
+    params = {}
+    for path in files:
+        with open(path) as f:
+            layer = yaml.safe_load(f) or {}
+        if not isinstance(layer, dict):
+            raise ParameterError(f"{path}: expected a mapping of parameter names to values, got {type(layer).__name__}")
+        params.update(layer)
+    params.update(overrides or {})
+    return params
+
+
+def _type_problem(name, value, default):
+    """A sentence if ``value`` does not have the type of the parameter's default, else None."""
+
+    def number(v, like):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        return isinstance(v, int) if isinstance(like, int) and not isinstance(like, bool) else True
+
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = number(value, default)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(
+            number(v, default[0]) if default and not isinstance(default[0], str) else isinstance(v, str) for v in value
+        )
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, list) and all(number(x, 0.0) for x in v) for k, v in value.items()
+        )
+    else:
+        ok = True
+    if ok:
+        return None
+    return f"{name}: expected a value like {default!r}, got {value!r} ({type(value).__name__})"
+
+
+def _value_problems(p):
+    """Sentences naming each value that is out of range, with what would be accepted."""
+    problems = []
+
+    def need(cond, msg):
+        if not cond:
+            problems.append(msg)
+
+    for name in ["n_samples", "n_features", "n_informative", "n_classes", "epochs", "batch_size", "n_seeds", "threads"]:
+        need(p[name] >= 1, f"{name}: must be at least 1, got {p[name]}")
+    need(p["n_redundant"] >= 0, f"n_redundant: must be 0 or more, got {p['n_redundant']}")
+    need(p["n_informative"] + p["n_redundant"] <= p["n_features"],
+         f"n_informative + n_redundant ({p['n_informative'] + p['n_redundant']}) must not exceed n_features ({p['n_features']})")
+    for name in ["test_ratio", "forget_ratio"]:
+        need(0 < p[name] < 1, f"{name}: must lie strictly between 0 and 1, got {p[name]}")
+    need(0 <= p["flip_y"] <= 1, f"flip_y: must lie in [0, 1], got {p['flip_y']}")
+    need(0 <= p["dropout"] < 1, f"dropout: must lie in [0, 1), got {p['dropout']}")
+    need(math.isfinite(p["learning_rate"]) and p["learning_rate"] > 0, f"learning_rate: must be positive, got {p['learning_rate']}")
+    need(len(p["hidden_sizes"]) > 0 and all(h >= 1 for h in p["hidden_sizes"]),
+         f"hidden_sizes: need at least one layer, each of width 1 or more, got {p['hidden_sizes']}")
+    need(p["challenge_models"] == 0 or p["challenge_models"] >= 3,
+         f"challenge_models: use 0 to skip the challenge score or at least 3 models, got {p['challenge_models']}")
+
+    if 0 < p["test_ratio"] < 1 and 0 < p["forget_ratio"] < 1 and p["n_samples"] >= 1:
+        sizes = dict(zip(["retain", "forget", "test"], split_sizes(p["n_samples"], p["test_ratio"], p["forget_ratio"])))
+        for split, n in sizes.items():
+            need(n >= 2 * p["n_classes"],
+                 f"the {split} set would have {n} rows, too few to stratify {p['n_classes']} classes "
+                 f"(need {2 * p['n_classes']}); raise n_samples or the ratios")
+
+    for name in NOISE_LISTS:
+        bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
+        need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
+    need(math.isfinite(p["adaptive_importance_weight"]) and p["adaptive_importance_weight"] >= 0,
+         f"adaptive_importance_weight: must be finite and non-negative, got {p['adaptive_importance_weight']}")
+    n_linear = len(p["hidden_sizes"]) + 1
+    for strategy, sigmas in p["layerwise_strategies"].items():
+        need(len(sigmas) == n_linear,
+             f"layerwise_strategies[{strategy!r}]: needs one sigma per Linear layer ({n_linear}), got {len(sigmas)}")
+        need(all(math.isfinite(s) and s >= 0 for s in sigmas),
+             f"layerwise_strategies[{strategy!r}]: noise levels must be finite and non-negative, got {sigmas}")
+
+    for m in p["methods"]:
+        if m not in METHODS:
+            problems.append(f"methods: unknown method {m!r}{_suggest(m, METHODS)}; choose from {sorted(METHODS)}")
+    if p["device"] not in ("auto", "cpu", "cuda"):
+        problems.append(f"device: must be 'auto', 'cpu' or 'cuda', got {p['device']!r}")
+    elif p["device"] == "cuda" and not torch.cuda.is_available():
+        problems.append("device: 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
+    return problems
+
+
+def _suggest(name, valid):
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def validate(given, notebook=NOTEBOOK):
+    """The full parameter set: defaults overlaid with ``given``, after checking names, types and values.
+
+    Raises ParameterError listing every problem, each with the fix.
+    """
+    known = defaults(notebook)
+    problems = [
+        f"unknown parameter {name!r}{_suggest(name, known)}; `papermill --help-notebook {notebook.name}` lists them"
+        for name in given if name not in known
+    ]
+    problems += [msg for name, value in given.items() if name in known
+                 if (msg := _type_problem(name, value, known[name]))]
+    if not problems:
+        params = {**known, **given}
+        problems = _value_problems(params)
+    if problems:
+        raise ParameterError("bad parameters:\n  - " + "\n  - ".join(problems))
+    return params

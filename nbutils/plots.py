@@ -1,0 +1,134 @@
+"""The report's figures. Lines show the mean over models, bands and bars one standard deviation."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from nbutils.tables import label
+from nbutils.unlearning import METHODS
+
+ACCURACIES = {"retain_acc": "Retain", "forget_acc": "Forget", "test_acc": "Test"}
+MARKERS = {"original": ("*", "tab:red"), "retrain": ("D", "tab:green"), "retrain_2": ("P", "tab:olive")}
+
+
+def loss_curves(curves):
+    """Training loss per epoch; ``curves`` maps a label to a (K, epochs) array."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, losses in curves.items():
+        mean, std = losses.mean(axis=0), losses.std(axis=0)
+        epochs = np.arange(1, len(mean) + 1)
+        ax.plot(epochs, mean, label=f"{name} ({len(losses)} models)")
+        ax.fill_between(epochs, mean - std, mean + std, alpha=0.25)
+    ax.set(xlabel="Epoch", ylabel="Training loss", title="Training loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _accuracy_long(rows):
+    return rows.melt(id_vars=["method", "setting", "value", "seed"], value_vars=list(ACCURACIES),
+                     var_name="split", value_name="accuracy").replace({"split": ACCURACIES})
+
+
+def method_sweeps(results, operating):
+    """Section 6: accuracy over each method's sweep, and the parameter distance at each operating point."""
+    methods = [m for m in METHODS if m in set(results["method"])]
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10), squeeze=False)
+    fig.suptitle("Noise-based unlearning methods", fontsize=16)
+    for ax, name in zip(axes.flat, methods):
+        long = _accuracy_long(results[results["method"] == name])
+        if METHODS[name].knob == "strategy":
+            sns.barplot(long, x="setting", y="accuracy", hue="split", errorbar="sd", ax=ax)
+            ax.tick_params(axis="x", rotation=30)
+        else:
+            sns.lineplot(long, x="value", y="accuracy", hue="split", style="split", markers=True, errorbar="sd", ax=ax)
+            ax.set_xscale("log")
+        ax.set(title=label(name), xlabel=METHODS[name].knob, ylabel="Accuracy (%)")
+        ax.grid(alpha=0.3)
+    ax = axes.flat[len(methods)] if len(methods) < 6 else None
+    if ax is not None and methods:
+        chosen = results[[operating.get(m) == s for m, s in zip(results["method"], results["setting"])]]
+        sns.barplot(chosen.assign(who=[f"{label(m)}\n{s}" for m, s in zip(chosen["method"], chosen["setting"])]),
+                    x="who", y="param_dist", errorbar="sd", ax=ax)
+        ax.set(title="Parameter distance from the original, at each operating point", xlabel="", ylabel="L2 distance")
+        ax.tick_params(axis="x", labelsize=8)
+    for extra in axes.flat[len(methods) + 1:]:
+        extra.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _mark_references(ax, results, x, y):
+    for method, (marker, color) in MARKERS.items():
+        ref = results[results["method"] == method]
+        if len(ref):
+            ax.scatter(ref[x].mean(), ref[y].mean(), marker=marker, s=220, c=color, edgecolors="black",
+                       label=label(method), zorder=5)
+
+
+def effectiveness(results, chosen):
+    """Section 9: the seed's four views of the operating points, with the retrained models as the target."""
+    stats = chosen.groupby(["method", "setting"], sort=False).mean(numeric_only=True).reset_index()
+    names = [f"{label(m)}\n{s}" for m, s in zip(stats["method"], stats["setting"])]
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    fig.suptitle("Unlearning effectiveness at each method's operating point", fontsize=16)
+
+    ax = axes[0, 0]
+    for name, row in zip(names, stats.itertuples()):
+        ax.scatter(row.retain_acc, row.forget_acc, s=100, alpha=0.8, edgecolors="black", label=name.replace("\n", " "))
+    _mark_references(ax, results, "retain_acc", "forget_acc")
+    ax.set(xlabel="Retain accuracy (%)", ylabel="Forget accuracy (%)", title="Forget vs retain accuracy (target: retrain)")
+    ax.legend(fontsize=7)
+
+    ax = axes[0, 1]
+    colors = ["tab:green" if q > 0 else "tab:red" for q in stats["seed_quality"]]
+    ax.barh(names, stats["seed_quality"], color=colors, edgecolor="black", alpha=0.7)
+    ax.axvline(0, color="black", linestyle="--", linewidth=1)
+    ax.set(xlabel="Forget drop − retain drop (points)", title="The seed's quality score (rewards overshooting retrain)")
+
+    ax = axes[1, 0]
+    original = results[results["method"] == "original"][list(ACCURACIES)].mean()
+    retrain = results[results["method"] == "retrain"][list(ACCURACIES)].mean()
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, original["forget_acc"] - stats["forget_acc"], 0.4, label="Forget acc drop", edgecolor="black")
+    ax.bar(x + 0.2, original["retain_acc"] - stats["retain_acc"], 0.4, label="Retain acc drop", edgecolor="black")
+    ax.axhline(original["forget_acc"] - retrain["forget_acc"], color="tab:green", linestyle="--",
+               label="Retrain's forget acc drop")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set(ylabel="Drop from the original (points)", title="Accuracy change from the original model")
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 1]
+    points = ax.scatter(stats["param_dist"], stats["forget_acc"], c=stats["avg_gap"], cmap="RdYlGn_r", s=100,
+                        edgecolors="black")
+    for name, row in zip(names, stats.itertuples()):
+        ax.annotate(name.split("\n")[0], (row.param_dist, row.forget_acc), fontsize=8, ha="center", va="bottom")
+    ax.axhline(retrain["forget_acc"], color="tab:green", linestyle="--", label="Retrain forget acc")
+    fig.colorbar(points, ax=ax, label="Avg. Gap to retrain (lower is better)")
+    ax.set(xlabel="Parameter distance from the original", ylabel="Forget accuracy (%)",
+           title="Parameter distance vs forget accuracy")
+    ax.legend(fontsize=8)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
+    """Forgetting against test accuracy over each method's sweep, with the reference models marked."""
+    stats = results.groupby(["method", "setting"], sort=False).mean(numeric_only=True).reset_index()
+    columns = [c for c in forgetting_columns if stats[c].notna().any()]
+    titles = {"avg_gap": "Avg. Gap to retrain (lower is better)", "challenge_score": "Challenge score (higher is better)"}
+    fig, axes = plt.subplots(1, len(columns), figsize=(8 * len(columns), 6), squeeze=False)
+    for ax, col in zip(axes.flat, columns):
+        for name in [m for m in METHODS if m in set(stats["method"])]:
+            sweep = stats[stats["method"] == name]
+            ax.plot(sweep["test_acc"], sweep[col], "o-", label=label(name), alpha=0.8)
+        refs = stats[stats["method"].isin(MARKERS)]
+        _mark_references(ax, refs[refs[col].notna()], "test_acc", col)
+        ax.set(xlabel="Test accuracy (%)", ylabel=titles[col], title=f"{titles[col]} vs test accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,136 @@
+"""Tables a reader sees, built from the tidy results (one row per method, setting and seed)."""
+
+import numpy as np
+import pandas as pd
+
+from nbutils.unlearning import METHODS
+
+REFERENCES = {"original": "Original model", "retrain": "Retrain from scratch",
+              "retrain_2": "Retrain, 2nd ensemble (ceiling)"}
+LABELS = {
+    "retain_acc": "Retain acc (%)", "forget_acc": "Forget acc (%)", "test_acc": "Test acc (%)",
+    "param_dist": "Param dist", "mia_auc": "MIA AUC", "mia_tpr@0.01": "TPR@1%FPR (%)",
+    "mia_tpr@0.001": "TPR@0.1%FPR (%)", "mia_efficacy": "MIA efficacy (%)", "avg_gap": "Avg. Gap",
+    "forget_score": "Forget score", "challenge_score": "Challenge score", "seed_quality": "Seed quality score",
+    "seconds": "Seconds", "speedup": "Speed-up vs retrain",
+}
+PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
+             "mia_efficacy", "seed_quality"]
+PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score", "seconds"]
+
+
+def label(method):
+    return REFERENCES.get(method) or METHODS[method].label
+
+
+def _fmt(mean, std, digits):
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f}" if np.isnan(std) or std == 0 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def aggregate(rows):
+    """Mean and standard deviation over seeds of each configuration, in the order the rows came."""
+    keys = ["method", "setting"]
+    order = rows[keys].drop_duplicates()
+    stats = rows.groupby(keys, sort=False)[PER_MODEL + PER_SETTING].agg(["mean", "std"])
+    return stats.loc[pd.MultiIndex.from_frame(order)]
+
+
+def display_table(rows, columns, digits=None):
+    """Configurations as rows and ``columns`` as "mean ± std" strings, with readable headers."""
+    stats = aggregate(rows)
+    digits = digits or {}
+    out = pd.DataFrame(index=stats.index)
+    for col in columns:
+        d = digits.get(col, 4 if col in ("param_dist", "forget_score", "challenge_score", "mia_auc") else 2)
+        out[LABELS.get(col, col)] = [_fmt(m, s, d) for m, s in zip(stats[(col, "mean")], stats[(col, "std")])]
+    out.index = [f"{label(m)} · {s}" if s != "-" else label(m) for m, s in out.index]
+    return out
+
+
+def operating_points(results):
+    """Each method's chosen setting: best challenge score, ties (or no score) broken by the lowest Avg. Gap."""
+    stats = aggregate(results[results["method"].isin(METHODS)])
+    table = pd.DataFrame({"challenge": stats[("challenge_score", "mean")].fillna(-1.0),
+                          "gap": stats[("avg_gap", "mean")]}).reset_index()
+    best = table.sort_values(["challenge", "gap"], ascending=[False, True], kind="stable").groupby("method", sort=False).head(1)
+    order = [m for m in METHODS if m in set(best["method"])]
+    return best.set_index("method").loc[order, "setting"].to_dict()
+
+
+def summary_rows(results):
+    """The rows of the reference models and of each method's operating point."""
+    points = operating_points(results)
+    keep = results["method"].isin(REFERENCES) | pd.Series(
+        [points.get(m) == s for m, s in zip(results["method"], results["setting"])], index=results.index)
+    return results[keep]
+
+
+def summary(results):
+    """The summary table: reference rows, then each method at its operating point, with cost."""
+    rows = summary_rows(results).copy()
+    retrain_seconds = results.loc[results["method"] == "retrain", "seconds"].iloc[0]
+    rows["speedup"] = retrain_seconds / rows["seconds"]
+    columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
+               "forget_score", "challenge_score", "seed_quality", "seconds"]
+    table = display_table(rows, columns, digits={"seconds": 3})
+    speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
+    table[LABELS["speedup"]] = [f"{v:,.0f}×" if np.isfinite(v) and v != 1 else "–" for v in speedup]
+    return table
+
+
+def findings(results, params):
+    """Section 10 as markdown: every figure in it is read from this run's results."""
+    stats = aggregate(results)
+    mean = stats.xs("mean", axis=1, level=1)
+    std = stats.xs("std", axis=1, level=1)
+    o, r = mean.loc[("original", "-")], mean.loc[("retrain", "-")]
+    n = params["n_seeds"]
+    spread = f" ± {std.loc[('retrain', '-'), 'forget_acc']:.1f}" if n > 1 else ""
+    out = [
+        f"- **The target.** Over {n} model(s), retrained models score {r.forget_acc:.1f}{spread} % on the forget rows "
+        f"and {r.test_acc:.1f} % on test; the original models {o.forget_acc:.1f} % and {o.test_acc:.1f} %. "
+        f"Forgetting by accuracy alone is a shift of {o.forget_acc - r.forget_acc:+.1f} points in forget accuracy."
+    ]
+    methods = mean[mean.index.get_level_values("method").isin(METHODS)]
+    if methods.empty:
+        return "\n".join(out + ["- No unlearning method ran (`methods` is empty)."])
+
+    def name(idx):
+        return f"{label(idx[0])} ({idx[1]})"
+
+    closest = (methods["forget_acc"] - r.forget_acc).abs().idxmin()
+    c = methods.loc[closest]
+    out.append(
+        f"- **Closest to the retrained forget accuracy:** {name(closest)}, {c.forget_acc:.1f} % "
+        f"(gap {abs(c.forget_acc - r.forget_acc):.1f} points), at a test accuracy of {c.test_acc:.1f} % "
+        f"(retrain {r.test_acc:.1f} %, original {o.test_acc:.1f} %).")
+    better = methods[methods["avg_gap"] < o.avg_gap]
+    lowest = methods["avg_gap"].idxmin()
+    out.append(
+        f"- **Avg. Gap to retrain.** Leaving the original model untouched scores {o.avg_gap:.2f}. "
+        f"{len(better)} of {len(methods)} method settings do better; the lowest is {name(lowest)} at "
+        f"{methods.loc[lowest, 'avg_gap']:.2f}.")
+    if params["challenge_models"]:
+        ceiling = mean.loc[("retrain_2", "-"), "challenge_score"]
+        best = methods["challenge_score"].idxmax()
+        b = methods.loc[best, "challenge_score"]
+        share = f", {b / ceiling:.0%} of the ceiling" if ceiling > 0 else ""
+        out.append(
+            f"- **Challenge score** (N = {params['challenge_models']}). A second retrained ensemble reaches "
+            f"{ceiling:.3f}, the ceiling a perfect method would reach; the original models score "
+            f"{mean.loc[('original', '-'), 'challenge_score']:.3f}; the best method setting is {name(best)} at {b:.3f}{share}.")
+    out.append(
+        f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
+        f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
+    seconds = methods["seconds"]
+    out.append(
+        f"- **Cost.** Unlearning all models took {seconds.min():.3f} to {seconds.max():.3f} s per setting, "
+        f"against {r.seconds:.1f} s to retrain them: {r.seconds / seconds.max():,.0f}× to {r.seconds / seconds.min():,.0f}× faster.")
+    out.append("- **Operating points** (best challenge score, ties by Avg. Gap):")
+    for method, setting in operating_points(results).items():
+        m = mean.loc[(method, setting)]
+        out.append(f"    - {label(method)} ({setting}): forget {m.forget_acc:.1f} %, test {m.test_acc:.1f} %, "
+                   f"Avg. Gap {m.avg_gap:.2f}, challenge score {m.challenge_score:.3f}.")
+    return "\n".join(out)

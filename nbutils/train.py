@@ -1,0 +1,60 @@
+"""Training K models at once: the seed's Adam and cross-entropy, vectorised over models."""
+
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from nbutils.model import MLPEnsemble, draw_keep_masks
+
+
+def _adam(params, lr):
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # no fused kernel for this device or build
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=False):
+    """Train every model of ``model`` on (X, y), each with its own shuffling and dropout.
+
+    Each model sees the data in its own random order, in mini-batches of
+    ``batch_size`` rows sliced from tensors already on the device (no DataLoader).
+    A final batch of a single row is skipped, since BatchNorm cannot train on it.
+    The loss is the sum over models of each model's mean cross-entropy, so each
+    model's gradient, and Adam's per-element update, is the one it would get alone.
+
+    Returns the mean training loss per model and epoch, an array of shape (K, epochs).
+    """
+    n, k = len(X), model.n_models
+    optimizer = _adam(model.parameters(), lr)
+    losses = torch.zeros(k, epochs, device=X.device)
+    starts = [s for s in range(0, n, batch_size) if n - s > 1]
+    model.train()
+    for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False):
+        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1).T
+        for start in starts:
+            idx = order[start : start + batch_size]  # (B, K): row indices, one column per model
+            masks = draw_keep_masks(len(idx), k, model.hidden_sizes, model.dropout, generator)
+            logits = model(X[idx], masks)
+            per_row = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1), reduction="none")
+            per_model = per_row.view(len(idx), k).mean(dim=0)
+            optimizer.zero_grad(set_to_none=True)
+            per_model.sum().backward()
+            optimizer.step()
+            losses[:, epoch] += per_model.detach()
+    model.eval()
+    return (losses / len(starts)).cpu().numpy()
+
+
+def fit_ensemble(params, X, y, n_models, generator, progress=True):
+    """Build ``n_models`` fresh models as the parameters describe and train them on (X, y).
+
+    Returns (model, losses of shape (K, epochs), seconds).
+    """
+    start = time.perf_counter()
+    model = MLPEnsemble(n_models, X.shape[1], params["hidden_sizes"], params["n_classes"], params["dropout"], generator)
+    losses = train_ensemble(model, X, y, epochs=params["epochs"], batch_size=params["batch_size"],
+                            lr=params["learning_rate"], generator=generator, progress=progress)
+    return model, losses, time.perf_counter() - start

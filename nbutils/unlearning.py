@@ -1,0 +1,119 @@
+"""The seed's five noise-based unlearning methods, applied to every model of an ensemble at once.
+
+Each function returns a perturbed copy and leaves its input untouched. Noise is
+drawn for the whole stacked tensor in one call, so each model gets its own,
+independent draw. "Every weight and bias" means every parameter of the
+ensemble, BatchNorm's scale and shift included, as in the seed.
+"""
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def _perturbed(model, noise_for):
+    """A copy of ``model`` with ``noise_for(name, param)`` added to each parameter it returns noise for."""
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, param in out.named_parameters():
+            noise = noise_for(name, param)
+            if noise is not None:
+                param.add_(noise)
+    return out
+
+
+def _randn(param, generator):
+    return torch.randn(param.shape, generator=generator, device=param.device)
+
+
+def _per_model(values, param):
+    """Broadcast one value per model, shape (K,), against a stacked parameter."""
+    return values.view(-1, *[1] * (param.dim() - 1))
+
+
+def forget_gradients(model, X_forget, y_forget):
+    """Gradient of each model's mean cross-entropy on the forget set, in evaluation mode, by name."""
+    model.eval()
+    names, params = zip(*model.named_parameters())
+    logits = model(X_forget)  # (n, K, C)
+    per_model = F.cross_entropy(logits.permute(0, 2, 1), y_forget[:, None].expand(-1, model.n_models), reduction="none")
+    grads = torch.autograd.grad(per_model.mean(dim=0).sum(), params)
+    return dict(zip(names, grads))
+
+
+def gaussian(model, sigma, generator, **_):
+    """Add N(0, sigma^2) noise to every parameter."""
+    return _perturbed(model, lambda name, p: _randn(p, generator) * sigma)
+
+
+def laplacian(model, scale, generator, **_):
+    """Add Laplace(0, scale) noise to every parameter (drawn as scale times a difference of two Exp(1))."""
+
+    def noise(name, p):
+        e = torch.empty((2, *p.shape), device=p.device).exponential_(generator=generator)
+        return (e[0] - e[1]) * scale
+
+    return _perturbed(model, noise)
+
+
+def adaptive(model, base_sigma, generator, *, X_forget, y_forget, importance_weight, **_):
+    """Gaussian noise whose sigma grows with a tensor's importance to the forget set.
+
+    Importance of a tensor = mean |gradient| of the forget-set loss over its
+    elements, divided by the largest such mean in the same model; its noise has
+    sigma = base_sigma * (1 + importance_weight * importance).
+    """
+    grads = forget_gradients(model, X_forget, y_forget)
+    mean_abs = {name: g.abs().flatten(1).mean(dim=1) for name, g in grads.items()}  # each (K,)
+    largest = torch.stack(list(mean_abs.values())).amax(dim=0)
+
+    def noise(name, p):
+        sigma = base_sigma * (1 + importance_weight * mean_abs[name] / largest)
+        return _randn(p, generator) * _per_model(sigma, p)
+
+    return _perturbed(model, noise)
+
+
+def layerwise(model, sigmas, generator, **_):
+    """Gaussian noise on the Linear layers only, with ``sigmas[i]`` for the i-th Linear layer."""
+    sigma_of = {f"linears.{i}.{kind}": s for i, s in enumerate(sigmas) for kind in ("weight", "bias")}
+    return _perturbed(model, lambda name, p: _randn(p, generator) * sigma_of[name] if name in sigma_of else None)
+
+
+def gradient(model, multiplier, generator, *, X_forget, y_forget, **_):
+    """Gaussian noise with a per-element sigma of multiplier * |forget-set gradient|."""
+    grads = forget_gradients(model, X_forget, y_forget)
+    return _perturbed(model, lambda name, p: _randn(p, generator) * grads[name].abs() * multiplier)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method as the report shows it: its function and the knob its sweep turns."""
+
+    name: str
+    label: str
+    knob: str
+    sweep_parameter: str  # the notebook parameter that lists its settings
+    apply: Callable
+
+    def settings(self, params):
+        """The sweep as {label: value}: a noise level per setting, or a layer-wise strategy's sigmas."""
+        values = params[self.sweep_parameter]
+        if isinstance(values, dict):
+            return dict(values)
+        return {f"{self.knob}={v:g}": v for v in values}
+
+
+METHODS = {
+    m.name: m
+    for m in [
+        Method("gaussian", "Gaussian", "sigma", "gaussian_sigmas", gaussian),
+        Method("laplacian", "Laplacian", "scale", "laplacian_scales", laplacian),
+        Method("adaptive", "Adaptive", "base_sigma", "adaptive_base_sigmas", adaptive),
+        Method("layerwise", "Layer-wise", "strategy", "layerwise_strategies", layerwise),
+        Method("gradient", "Gradient-based", "multiplier", "gradient_multipliers", gradient),
+    ]
+}
