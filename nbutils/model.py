@@ -111,7 +111,7 @@ def draw_keep_masks(batch_size, n_models, hidden_sizes, p, generator):
     widths = [n_models * h for h in hidden_sizes]
     n = batch_size * sum(widths)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=generator.device)
-    bits.random_(generator=generator)
+    bits.random_(-(2**63), None, generator=generator)  # the full 64 bits; plain random_() leaves the sign bit 0
     threshold = round(p * 65536) - 32768
     keep = bits.view(torch.int16)[:n] >= threshold
     masks = (keep.to(torch.float32) * (1 / (1 - p))).view(batch_size, -1)
