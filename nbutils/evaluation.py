@@ -39,8 +39,11 @@ def per_model_metrics(preds):
     return pd.DataFrame({**accuracies(preds), **loss_attack(preds), "mia_efficacy": mia_efficacy(preds)})
 
 
-def evaluate(method, setting, value, preds, reference, *, model=None, seconds=np.nan):
-    """Rows (one per seed) for one configuration, given its Predictions on all models."""
+def evaluate(method, setting, value, preds, reference, *, model=None, seconds=np.nan, challenge=True):
+    """Rows (one per seed) for one configuration, given its Predictions on all models.
+
+    ``challenge=False`` leaves the challenge scores empty (for the retrained models themselves).
+    """
     k = reference.n_seeds
     rows = per_model_metrics(preds.head(k))
     rows.insert(0, "seed", np.arange(k))
@@ -55,7 +58,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds=np
         rows[gap] = abs(rows[col].mean() - reference.retrain_means[col])
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
     n = reference.challenge_models
-    if n:
+    if n and challenge:
         forget, final = challenge_score(preds.head(n), reference.retrain_preds.head(n))
     else:
         forget, final = np.nan, np.nan

@@ -44,7 +44,7 @@ def render_html(notebook_path, html_path):
     _write_atomically(Path(html_path), body)
 
 
-def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout=1800, progress=True):
+def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout=1800, progress=True, notebook=NOTEBOOK):
     """Validate the layered parameters, execute the notebook into reports/<name>/, render its HTML.
 
     Bad parameters raise ParameterError before anything runs. A failing cell
@@ -53,7 +53,7 @@ def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout
     """
     given = params.load(files, overrides)
     given["run_name"] = name
-    params.validate(given)
+    params.validate(given, notebook)
     if kernel not in find_kernel_specs():
         raise RuntimeError(f"no Jupyter kernel named {kernel!r}; run `make setup` (or "
                            f"`python -m ipykernel install --sys-prefix --name {kernel}`) first")
@@ -62,7 +62,7 @@ def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout
     html = out / "unlearning.html"
     html.unlink(missing_ok=True)  # a failed run must not leave an older, complete-looking report
     executed = out / "unlearning.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(executed), parameters=given, kernel_name=kernel,
+    papermill.execute_notebook(str(notebook), str(executed), parameters=given, kernel_name=kernel,
                                cwd=str(NOTEBOOK.parent), execution_timeout=cell_timeout, progress_bar=progress)
     render_html(executed, html)
     return out

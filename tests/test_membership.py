@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import CPU, make_ensemble
+from nbutils import data, evaluation, runtime
+from nbutils.membership import loss_attack, mia_efficacy
+from nbutils.metrics import Predictions, predict
+from nbutils.train import train_ensemble
+
+
+@pytest.fixture(scope="module")
+def memorised():
+    """Models that memorised 40 noisy-label rows (the forget set), and models that never saw them."""
+    X, y = data.make_synthetic(n_samples=400, n_features=8, n_informative=4, n_redundant=0, n_classes=2,
+                               flip_y=0.4, seed=1)
+    splits = data.split(X, y, test_ratio=0.5, forget_ratio=0.2, seed=1)
+    seen = make_ensemble(4, hidden=(128, 64), dropout=0.0, seed=1)
+    train_ensemble(seen, splits.X_train, splits.y_train, epochs=150, batch_size=16, lr=3e-3,
+                   generator=runtime.generator(CPU, 2))
+    unseen = make_ensemble(4, hidden=(128, 64), dropout=0.0, seed=3)
+    train_ensemble(unseen, splits.X_retain, splits.y_retain, epochs=150, batch_size=16, lr=3e-3,
+                   generator=runtime.generator(CPU, 4))
+    return predict(seen, splits), predict(unseen, splits)
+
+
+def test_loss_attack_finds_memorised_rows_and_not_unseen_ones(memorised):
+    seen, unseen = memorised
+    assert loss_attack(seen)["mia_auc"].min() > 0.7
+    assert np.abs(loss_attack(unseen)["mia_auc"] - 0.5).max() < 0.15
+
+
+def test_loss_attack_on_separable_losses():
+    """Forget rows predicted with certainty, test rows not: every threshold up to 0 % FPR finds them all."""
+    y_forget, y_test = np.zeros(50, int), np.zeros(500, int)
+    forget = np.tile([[10.0, -10.0]], (1, 50, 1))
+    test = np.stack([np.linspace(-2, 2, 500), np.zeros(500)], axis=-1)[None]
+    preds = Predictions(forget[:, :0], forget, test, y_forget[:0], y_forget, y_test)
+    attack = loss_attack(preds)
+    assert attack["mia_auc"][0] == 1.0
+    assert attack["mia_tpr@0.01"][0] == attack["mia_tpr@0.001"][0] == 100.0
+
+
+def test_mia_efficacy_calls_memorised_rows_members(memorised):
+    seen, unseen = memorised
+    assert mia_efficacy(seen).mean() < 20
+    assert mia_efficacy(unseen).mean() > mia_efficacy(seen).mean() + 20
+
+
+def test_retrain_against_itself_has_no_gap(memorised):
+    seen, unseen = memorised
+    model = make_ensemble(4, hidden=(128, 64))
+    reference = evaluation.Reference(model, seen, unseen, n_seeds=4, challenge_models=4)
+    rows = evaluation.evaluate("retrain", "-", np.nan, unseen, reference)
+    assert (rows[["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap"]] == 0).all().all()
+    assert (evaluation.evaluate("original", "-", np.nan, seen, reference)["avg_gap"] > 5).all()

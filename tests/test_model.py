@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import CPU, make_ensemble
+from nbutils import runtime
+from nbutils.metrics import accuracies, predict
+from nbutils.model import draw_keep_masks
+from nbutils.train import train_ensemble
+
+
+def seed_classifier(ensemble, k):
+    """The seed's nn.Sequential classifier holding model k's weights."""
+    layers = []
+    for linear, norm in zip(ensemble.linears, ensemble.norms):
+        lin = nn.Linear(*linear.weight.shape[1:])
+        bn = nn.BatchNorm1d(norm.weight.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(linear.weight[k].T)
+            lin.bias.copy_(linear.bias[k, 0])
+            bn.weight.copy_(norm.weight[k])
+            bn.bias.copy_(norm.bias[k])
+        layers += [lin, bn, nn.ReLU(), nn.Dropout(ensemble.dropout)]
+    head = nn.Linear(*ensemble.linears[-1].weight.shape[1:])
+    with torch.no_grad():
+        head.weight.copy_(ensemble.linears[-1].weight[k].T)
+        head.bias.copy_(ensemble.linears[-1].bias[k, 0])
+    return nn.Sequential(*layers, head)
+
+
+def test_each_model_computes_what_the_seed_classifier_computes():
+    ensemble = make_ensemble(3, dropout=0.0)
+    x = torch.randn(32, 3, 8)  # one batch per model
+    references = [seed_classifier(ensemble, k) for k in range(3)]
+    ensemble.train()
+    out = ensemble(x)
+    for k, ref in enumerate(references):
+        ref.train()
+        torch.testing.assert_close(out[:, k], ref(x[:, k]))
+        # each model's BatchNorm keeps its own running statistics, updated from its own batch
+        for norm, ref_bn in zip(ensemble.norms, [m for m in ref if isinstance(m, nn.BatchNorm1d)]):
+            torch.testing.assert_close(norm.running_mean[k], ref_bn.running_mean)
+            torch.testing.assert_close(norm.running_var[k], ref_bn.running_var)
+    ensemble.eval()
+    shared = torch.randn(50, 8)
+    out = ensemble(shared)
+    for k, ref in enumerate(references):
+        ref.eval()
+        torch.testing.assert_close(out[:, k], ref(shared))
+
+
+def test_models_start_different_and_predict_differently_after_training(small_splits):
+    ensemble = make_ensemble(4)
+    w = ensemble.linears[0].weight
+    assert not torch.equal(w[0], w[1])
+    train_ensemble(ensemble, small_splits.X_train, small_splits.y_train, epochs=3, batch_size=32, lr=1e-3,
+                   generator=runtime.generator(CPU, 1))
+    logits = predict(ensemble, small_splits).test
+    assert not np.allclose(logits[0], logits[1])
+    stats = ensemble.norms[0].running_mean
+    assert not torch.equal(stats[0], stats[1])
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_dropout_masks_drop_each_unit_with_probability_p(p):
+    masks = draw_keep_masks(2000, 4, [16, 8], p, runtime.generator(CPU, 0))
+    for mask, width in zip(masks, [64, 32]):
+        assert mask.shape == (2000, width)
+        assert mask.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
+        dropped = (mask == 0).float().mean(dim=0)  # per unit: every position in the bit pattern counts
+        assert dropped.min() > p - 0.05 and dropped.max() < p + 0.05
+
+
+def test_ensemble_is_as_accurate_as_separately_trained_models(small_splits):
+    kwargs = dict(epochs=20, batch_size=32, lr=1e-3)
+    ensemble = make_ensemble(8, seed=10)
+    train_ensemble(ensemble, small_splits.X_train, small_splits.y_train, generator=runtime.generator(CPU, 11), **kwargs)
+    together = accuracies(predict(ensemble, small_splits))["test_acc"].mean()
+    alone = []
+    for seed in range(8):
+        single = make_ensemble(1, seed=100 + seed)
+        train_ensemble(single, small_splits.X_train, small_splits.y_train,
+                       generator=runtime.generator(CPU, 200 + seed), **kwargs)
+        alone.append(accuracies(predict(single, small_splits))["test_acc"][0])
+    assert abs(together - np.mean(alone)) < 1.0
+
+
+def test_training_is_reproducible_from_the_seed(small_splits):
+    def run():
+        model = make_ensemble(3, seed=5)
+        losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
+                                lr=1e-3, generator=runtime.generator(CPU, 6))
+        return losses, predict(model, small_splits).test
+
+    (l1, p1), (l2, p2) = run(), run()
+    np.testing.assert_array_equal(l1, l2)
+    np.testing.assert_array_equal(p1, p2)

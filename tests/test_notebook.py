@@ -1,0 +1,113 @@
+"""The master notebook, executed by papermill on smoke.yaml, and the runner around it."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, runner
+from nbutils.unlearning import METHODS
+
+SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+    name = "pytest-smoke"
+    shutil.rmtree(REPORTS / name, ignore_errors=True)
+    out = runner.run(SMOKE, name=name, progress=False)
+    yield out
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def test_notebook_is_committed_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+
+
+def test_smoke_run_writes_every_section(smoke_run):
+    for name in ["unlearning.ipynb", "unlearning.html", "results.csv", "metrics.json"]:
+        assert (smoke_run / name).stat().st_size > 0, name
+    results = pd.read_csv(smoke_run / "results.csv")
+    assert set(results["method"]) == {"original", "retrain", "retrain_2", *METHODS}
+    assert results.groupby("method")["setting"].nunique()[list(METHODS)].tolist() == [2, 2, 2, 2, 2]
+    assert len(results[results["method"] == "gaussian"]) == 2 * 2  # settings x n_seeds
+    for col in ["method", "setting", "seed", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
+                "mia_efficacy", "avg_gap", "forget_score", "challenge_score", "seed_quality", "seconds"]:
+        assert col in results, col
+    methods = results[results["method"].isin(METHODS)]
+    assert methods[["retain_acc", "forget_acc", "test_acc", "param_dist", "challenge_score"]].notna().all().all()
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["parameters"]["n_seeds"] == 2 and metrics["seeds"] == {"data_seed": 42, "train_seed": 0, "noise_seed": 0}
+    assert metrics["environment"]["torch"].startswith("2.13")
+    assert {s.split(".")[0] for s in metrics["seconds_per_section"]} == {str(i) for i in range(1, 11)}
+    html = (smoke_run / "unlearning.html").read_text()
+    assert "10. Findings" in html and "data:image/png;base64" in html
+    assert "show_sweep(" not in html  # code is hidden
+
+
+def test_same_parameters_give_the_same_numbers(smoke_run):
+    again = runner.run(SMOKE, name="pytest-smoke-again", progress=False)
+    try:
+        first, second = (pd.read_csv(d / "results.csv").drop(columns="seconds") for d in (smoke_run, again))
+        pd.testing.assert_frame_equal(first, second)
+    finally:
+        shutil.rmtree(again, ignore_errors=True)
+
+
+def test_a_left_out_method_is_skipped_and_the_rest_runs(tmp_path):
+    out = runner.run(SMOKE, {"methods": ["gaussian", "layerwise"], "challenge_models": 0}, name="pytest-two-methods",
+                     progress=False)
+    try:
+        results = pd.read_csv(out / "results.csv")
+        assert set(results["method"]) == {"original", "retrain", "gaussian", "layerwise"}
+        assert "Laplacian: skipped" in (out / "unlearning.html").read_text()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_plain_papermill_refuses_an_unknown_parameter(tmp_path):
+    with pytest.raises(PapermillExecutionError, match="did you mean 'n_samples'"):
+        papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters={"n_sample": 10},
+                                   kernel_name=KERNEL, progress_bar=False)
+
+
+def test_cli_refuses_bad_parameters_before_running():
+    name = "pytest-never-created"
+    done = subprocess.run([sys.executable, "-m", "nbutils", "run", "-f", str(SMOKE[1]), "-p", "gaussian_sigmas",
+                           "[-1]", "--name", name], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "gaussian_sigmas: noise levels must be finite and non-negative" in done.stderr
+    assert not (REPORTS / name).exists()
+
+
+def test_a_failed_run_keeps_its_notebook_and_writes_no_html(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom")'))
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(nb, broken)
+    name = "pytest-failed"
+    (REPORTS / name).mkdir(parents=True, exist_ok=True)
+    (REPORTS / name / "unlearning.html").write_text("an older report")
+    try:
+        with pytest.raises(PapermillExecutionError, match="boom"):
+            runner.run(SMOKE, name=name, progress=False, notebook=broken)
+        assert "boom" in (REPORTS / name / "unlearning.ipynb").read_text()
+        assert not (REPORTS / name / "unlearning.html").exists()
+    finally:
+        shutil.rmtree(REPORTS / name, ignore_errors=True)
+
+
+def test_cli_help_explains_every_command():
+    done = subprocess.run([sys.executable, "-m", "nbutils", "run", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for flag in ["--file", "--parameter", "--name", "--kernel", "--cell-timeout"]:
+        assert flag in done.stdout

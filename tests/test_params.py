@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from nbutils import params
+from nbutils.params import ParameterError
+
+
+def check(given, *fragments):
+    with pytest.raises(ParameterError) as error:
+        params.validate(given)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_defaults_are_valid_and_come_from_the_notebook():
+    p = params.validate({})
+    assert p["n_samples"] == 2000 and p["hidden_sizes"] == [64, 32, 16]
+    assert p["gaussian_sigmas"] == [0.001, 0.005, 0.01, 0.05, 0.1]
+
+
+def test_unknown_name_is_refused_with_the_closest_valid_one():
+    check({"n_sample": 100}, "unknown parameter 'n_sample'", "did you mean 'n_samples'")
+
+
+@pytest.mark.parametrize("name, value", [("epochs", 2.5), ("epochs", "10"), ("dropout", "high"), ("n_seeds", True),
+                                         ("gaussian_sigmas", 0.1), ("hidden_sizes", [64.5]), ("methods", "gaussian")])
+def test_wrong_types_are_refused(name, value):
+    check({name: value}, f"{name}: expected a value like")
+
+
+@pytest.mark.parametrize("name", ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers"])
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_noise_levels_must_be_finite_and_non_negative(name, bad):
+    check({name: [0.01, bad]}, f"{name}: noise levels must be finite and non-negative")
+
+
+def test_layerwise_strategies_need_one_sigma_per_linear_layer_and_sane_values():
+    check({"layerwise_strategies": {"Short": [0.01, 0.01]}}, "needs one sigma per Linear layer (4), got 2")
+    check({"layerwise_strategies": {"Neg": [0.01, 0.01, -1.0, 0.01]}}, "finite and non-negative")
+
+
+@pytest.mark.parametrize("name, value", [("test_ratio", 0.0), ("test_ratio", 1.0), ("forget_ratio", -0.1),
+                                         ("forget_ratio", 1.5)])
+def test_split_ratios_must_lie_strictly_between_0_and_1(name, value):
+    check({name: value}, f"{name}: must lie strictly between 0 and 1")
+
+
+def test_forget_set_too_small_to_stratify():
+    check({"n_samples": 40, "forget_ratio": 0.05}, "the forget set would have 2 rows, too few to stratify 2 classes")
+
+
+def test_unknown_method_names_the_choices():
+    check({"methods": ["gausian"]}, "unknown method 'gausian'", "did you mean 'gaussian'")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
+def test_cuda_without_a_gpu():
+    check({"device": "cuda"}, "no CUDA GPU")
+    assert params.validate({"device": "auto"})["device"] == "auto"
+
+
+def test_every_problem_is_reported_at_once():
+    check({"epochs": 0, "test_ratio": 2.0}, "epochs: must be at least 1", "test_ratio")
+
+
+def test_yaml_layers_later_wins(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("epochs: 5\nn_seeds: 2\n")
+    b.write_text("epochs: 7\n")
+    assert params.load([a, b], {"n_seeds": 3}) == {"epochs": 7, "n_seeds": 3}
+    b.write_text("- not a mapping\n")
+    with pytest.raises(ParameterError, match="expected a mapping"):
+        params.load([b])
