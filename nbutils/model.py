@@ -31,6 +31,10 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter(uniform(n_models, in_features, out_features))
         self.bias = nn.Parameter(uniform(n_models, 1, out_features))
 
+    def extra_repr(self):
+        k, i, o = self.weight.shape
+        return f"models={k}, in_features={i}, out_features={o}"
+
     def forward(self, x):
         """x: (B, K, in) or (B, in) shared by all models -> (B, K, out)."""
         if x.dim() == 2:
@@ -51,6 +55,10 @@ class StackedBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(shape, device=device))
         self.register_buffer("running_var", torch.ones(shape, device=device))
         self.momentum, self.eps = momentum, eps
+
+    def extra_repr(self):
+        k, f = self.weight.shape
+        return f"models={k}, features={f}, momentum={self.momentum}, eps={self.eps}"
 
     def forward(self, x):
         """x: (B, K, F) -> (B, K * F), normalised per model and feature."""

@@ -40,6 +40,7 @@ def method_sweeps(results, operating):
         long = _accuracy_long(results[results["method"] == name])
         if METHODS[name].knob == "strategy":
             sns.barplot(long, x="setting", y="accuracy", hue="split", errorbar="sd", ax=ax)
+            ax.set_ylim(max(0, long["accuracy"].min() - 5), 100)
             ax.tick_params(axis="x", rotation=30)
         else:
             sns.lineplot(long, x="value", y="accuracy", hue="split", style="split", markers=True, errorbar="sd", ax=ax)
