@@ -1,7 +1,7 @@
 """One table row per model for every configuration: accuracy, distance, membership inference, gap to retrain.
 
 Per-model columns come from each of the first ``n_seeds`` models. Per-configuration
-columns (gaps, the challenge scores, seconds) compare ensembles and repeat on
+columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on
 each of that configuration's rows.
 """
 
@@ -30,8 +30,8 @@ class Reference:
     challenge_models: int
 
     def __post_init__(self):
-        self.original_acc = accuracies(self.original_preds.head(self.n_seeds))
-        self.retrain_means = per_model_metrics(self.retrain_preds.head(self.n_seeds)).mean()
+        self.original_acc = accuracies(self.original_preds.subset(slice(self.n_seeds)))
+        self.retrain_means = per_model_metrics(self.retrain_preds.subset(slice(self.n_seeds))).mean()
 
 
 def per_model_metrics(preds):
@@ -39,13 +39,13 @@ def per_model_metrics(preds):
     return pd.DataFrame({**accuracies(preds), **loss_attack(preds), "mia_efficacy": mia_efficacy(preds)})
 
 
-def evaluate(method, setting, value, preds, reference, *, model=None, seconds=np.nan, challenge=True):
+def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, challenge=True):
     """Rows (one per seed) for one configuration, given its Predictions on all models.
 
     ``challenge=False`` leaves the challenge scores empty (for the retrained models themselves).
     """
     k = reference.n_seeds
-    rows = per_model_metrics(preds.head(k))
+    rows = per_model_metrics(preds.subset(slice(k)))
     rows.insert(0, "seed", np.arange(k))
     rows.insert(0, "value", value)
     rows.insert(0, "setting", setting)
@@ -59,18 +59,18 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds=np
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
     n = reference.challenge_models
     if n and challenge:
-        forget, final = challenge_score(preds.head(n), reference.retrain_preds.head(n))
+        forget, final = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)))
     else:
         forget, final = np.nan, np.nan
     rows["forget_score"], rows["challenge_score"] = forget, final
-    rows["seconds"] = seconds
+    rows["seconds_per_model"] = seconds_per_model
     return rows
 
 
 def sweep(name, params, reference, splits, generator):
     """Apply one method at each of its settings to every original model and evaluate each result.
 
-    Returns the rows of all settings; ``seconds`` is the time the method took on all models.
+    Returns the rows of all settings, each with the method's seconds per model.
     """
     method = METHODS[name]
     frames = []
@@ -78,7 +78,8 @@ def sweep(name, params, reference, splits, generator):
         start = time.perf_counter()
         model = method.apply(reference.original, value, generator, X_forget=splits.X_forget,
                              y_forget=splits.y_forget, importance_weight=params["adaptive_importance_weight"])
-        seconds = time.perf_counter() - start
+        seconds = (time.perf_counter() - start) / model.n_models
         numeric = np.nan if isinstance(value, list) else value
-        frames.append(evaluate(name, label, numeric, predict(model, splits), reference, model=model, seconds=seconds))
+        frames.append(evaluate(name, label, numeric, predict(model, splits), reference, model=model,
+                               seconds_per_model=seconds))
     return pd.concat(frames, ignore_index=True)

@@ -22,9 +22,10 @@ class Predictions:
     def n_models(self):
         return self.retain.shape[0]
 
-    def head(self, k):
-        """The predictions of the first k models."""
-        return Predictions(self.retain[:k], self.forget[:k], self.test[:k], self.y_retain, self.y_forget, self.y_test)
+    def subset(self, models):
+        """The predictions of the models a slice selects."""
+        return Predictions(self.retain[models], self.forget[models], self.test[models],
+                           self.y_retain, self.y_forget, self.y_test)
 
 
 @torch.no_grad()

@@ -2,7 +2,6 @@
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -15,9 +14,8 @@ from nbutils import KERNEL, NOTEBOOK, REPORTS, params
 
 def _write_atomically(path, text):
     """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -38,9 +36,13 @@ def save_results(results, summary, run_params, environment, seconds):
 
 
 def render_html(notebook_path, html_path):
-    """A self-contained HTML report: code hidden, images embedded."""
-    exporter = HTMLExporter(exclude_input=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    """A self-contained HTML report: code, prompts and logs (stderr: progress bars, warnings) hidden, images embedded."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
     _write_atomically(Path(html_path), body)
 
 

@@ -12,11 +12,12 @@ LABELS = {
     "param_dist": "Param dist", "mia_auc": "MIA AUC", "mia_tpr@0.01": "TPR@1%FPR (%)",
     "mia_tpr@0.001": "TPR@0.1%FPR (%)", "mia_efficacy": "MIA efficacy (%)", "avg_gap": "Avg. Gap",
     "forget_score": "Forget score", "challenge_score": "Challenge score", "seed_quality": "Seed quality score",
-    "seconds": "Seconds", "speedup": "Speed-up vs retrain",
+    "seconds_per_model": "Seconds per model", "speedup": "Speed-up vs retrain",
 }
 PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
              "mia_efficacy", "seed_quality"]
-PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score", "seconds"]
+PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score",
+               "seconds_per_model"]
 
 
 def label(method):
@@ -70,11 +71,11 @@ def summary_rows(results):
 def summary(results):
     """The summary table: reference rows, then each method at its operating point, with cost."""
     rows = summary_rows(results).copy()
-    retrain_seconds = results.loc[results["method"] == "retrain", "seconds"].iloc[0]
-    rows["speedup"] = retrain_seconds / rows["seconds"]
+    retrain_seconds = results.loc[results["method"] == "retrain", "seconds_per_model"].iloc[0]
+    rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
-               "forget_score", "challenge_score", "seed_quality", "seconds"]
-    table = display_table(rows, columns, digits={"seconds": 3})
+               "forget_score", "challenge_score", "seed_quality", "seconds_per_model"]
+    table = display_table(rows, columns, digits={"seconds_per_model": 5})
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
     table[LABELS["speedup"]] = [f"{v:,.0f}×" if np.isfinite(v) and v != 1 else "–" for v in speedup]
     return table
@@ -124,10 +125,10 @@ def findings(results, params):
     out.append(
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
-    seconds = methods["seconds"]
+    ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
     out.append(
-        f"- **Cost.** Unlearning all models took {seconds.min():.3f} to {seconds.max():.3f} s per setting, "
-        f"against {r.seconds:.1f} s to retrain them: {r.seconds / seconds.max():,.0f}× to {r.seconds / seconds.min():,.0f}× faster.")
+        f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model and setting, against "
+        f"{retrain_ms:.0f} ms to retrain a model: {retrain_ms / ms.max():,.0f}× to {retrain_ms / ms.min():,.0f}× faster.")
     out.append("- **Operating points** (best challenge score, ties by Avg. Gap):")
     for method, setting in operating_points(results).items():
         m = mean.loc[(method, setting)]

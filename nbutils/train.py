@@ -4,7 +4,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from nbutils.model import MLPEnsemble, draw_keep_masks
 
@@ -32,7 +32,7 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     losses = torch.zeros(k, epochs, device=X.device)
     starts = [s for s in range(0, n, batch_size) if n - s > 1]
     model.train()
-    for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False):
+    for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False, mininterval=2):
         order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1).T
         for start in starts:
             idx = order[start : start + batch_size]  # (B, K): row indices, one column per model

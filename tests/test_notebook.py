@@ -41,7 +41,7 @@ def test_smoke_run_writes_every_section(smoke_run):
     assert results.groupby("method")["setting"].nunique()[list(METHODS)].tolist() == [2, 2, 2, 2, 2]
     assert len(results[results["method"] == "gaussian"]) == 2 * 2  # settings x n_seeds
     for col in ["method", "setting", "seed", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
-                "mia_efficacy", "avg_gap", "forget_score", "challenge_score", "seed_quality", "seconds"]:
+                "mia_efficacy", "avg_gap", "forget_score", "challenge_score", "seed_quality", "seconds_per_model"]:
         assert col in results, col
     methods = results[results["method"].isin(METHODS)]
     assert methods[["retain_acc", "forget_acc", "test_acc", "param_dist", "challenge_score"]].notna().all().all()
@@ -57,7 +57,7 @@ def test_smoke_run_writes_every_section(smoke_run):
 def test_same_parameters_give_the_same_numbers(smoke_run):
     again = runner.run(SMOKE, name="pytest-smoke-again", progress=False)
     try:
-        first, second = (pd.read_csv(d / "results.csv").drop(columns="seconds") for d in (smoke_run, again))
+        first, second = (pd.read_csv(d / "results.csv").drop(columns="seconds_per_model") for d in (smoke_run, again))
         pd.testing.assert_frame_equal(first, second)
     finally:
         shutil.rmtree(again, ignore_errors=True)
