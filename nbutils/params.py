@@ -31,6 +31,23 @@ def defaults(notebook=NOTEBOOK):
     return {name: ast.literal_eval(p["default"]) for name, p in spec.items()}
 
 
+def from_kernel(namespace, history):
+    """The parameters as the notebook's kernel holds them: every known name, and any name papermill injected.
+
+    ``history`` is IPython's ``In``; papermill's injected cell is the last one that starts with "# Parameters".
+    Reading names from it, not from new globals, lets a JupyterLab user re-run cells in any order.
+    """
+    injected = []
+    for source in reversed(history):
+        if source.startswith("# Parameters"):
+            for node in ast.parse(source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                injected += [t.id for t in targets if isinstance(t, ast.Name)]
+            break
+    names = [*defaults(), *injected]
+    return {name: namespace[name] for name in dict.fromkeys(names) if name in namespace}
+
+
 def load(files=(), overrides=None):
     """Layer YAML files (later wins), then single ``overrides``; returns only the values they set."""
     params = {}

@@ -12,7 +12,8 @@ LABELS = {
     "param_dist": "Param dist", "mia_auc": "MIA AUC", "mia_tpr@0.01": "TPR@1%FPR (%)",
     "mia_tpr@0.001": "TPR@0.1%FPR (%)", "mia_efficacy": "MIA efficacy (%)", "avg_gap": "Avg. Gap",
     "forget_score": "Forget score", "challenge_score": "Challenge score", "seed_quality": "Seed quality score",
-    "seconds_per_model": "Seconds per model", "speedup": "Speed-up vs retrain",
+    "gap_forget": "Gap forget", "gap_retain": "Gap retain", "gap_test": "Gap test", "gap_mia": "Gap MIA",
+    "ms_per_model": "ms per model", "speedup": "Speed-up vs retrain",
 }
 PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
              "mia_efficacy", "seed_quality"]
@@ -27,14 +28,15 @@ def label(method):
 def _fmt(mean, std, digits):
     if np.isnan(mean):
         return "–"
-    return f"{mean:.{digits}f}" if np.isnan(std) or std == 0 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def aggregate(rows):
     """Mean and standard deviation over seeds of each configuration, in the order the rows came."""
     keys = ["method", "setting"]
     order = rows[keys].drop_duplicates()
-    stats = rows.groupby(keys, sort=False)[PER_MODEL + PER_SETTING].agg(["mean", "std"])
+    columns = [c for c in PER_MODEL + PER_SETTING + ["ms_per_model"] if c in rows]
+    stats = rows.groupby(keys, sort=False)[columns].agg(["mean", "std"])
     return stats.loc[pd.MultiIndex.from_frame(order)]
 
 
@@ -73,9 +75,10 @@ def summary(results):
     rows = summary_rows(results).copy()
     retrain_seconds = results.loc[results["method"] == "retrain", "seconds_per_model"].iloc[0]
     rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
+    rows["ms_per_model"] = 1000 * rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
-               "forget_score", "challenge_score", "seed_quality", "seconds_per_model"]
-    table = display_table(rows, columns, digits={"seconds_per_model": 5})
+               "forget_score", "challenge_score", "seed_quality", "ms_per_model"]
+    table = display_table(rows, columns, digits={"ms_per_model": 3})
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
     table[LABELS["speedup"]] = [f"{v:,.0f}×" if np.isfinite(v) and v != 1 else "–" for v in speedup]
     return table
@@ -90,7 +93,7 @@ def findings(results, params):
     n = params["n_seeds"]
     spread = f" ± {std.loc[('retrain', '-'), 'forget_acc']:.1f}" if n > 1 else ""
     out = [
-        f"- **The target.** Over {n} model(s), retrained models score {r.forget_acc:.1f}{spread} % on the forget rows "
+        f"- **The target.** Over {n} model{'s' if n > 1 else ''}, retrained models score {r.forget_acc:.1f}{spread} % on the forget rows "
         f"and {r.test_acc:.1f} % on test; the original models {o.forget_acc:.1f} % and {o.test_acc:.1f} %. "
         f"Forgetting by accuracy alone is a shift of {o.forget_acc - r.forget_acc:+.1f} points in forget accuracy."
     ]

@@ -11,7 +11,7 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, runner
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, params, runner
 from nbutils.unlearning import METHODS
 
 SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
@@ -111,3 +111,25 @@ def test_cli_help_explains_every_command():
     assert done.returncode == 0
     for flag in ["--file", "--parameter", "--name", "--kernel", "--cell-timeout"]:
         assert flag in done.stdout
+
+
+def test_runs_top_to_bottom_in_a_kernel_and_reruns_after_an_edit():
+    """As in JupyterLab: no papermill, the user edits the parameters cell and re-runs from there."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    smoke = params.load([SMOKE[1]])
+    nb.cells[index].source += "\n" + "\n".join(f"{k} = {v!r}" for k, v in {**smoke, "run_name": "pytest-kernel"}.items())
+    client = NotebookClient(nb, kernel_name=KERNEL, resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    try:
+        with client.setup_kernel():
+            for i, cell in enumerate(nb.cells):
+                client.execute_cell(cell, i)
+            nb.cells[index].source += "\nepochs = 2"
+            for i in range(index, len(nb.cells)):
+                client.execute_cell(nb.cells[i], i)
+        results = pd.read_csv(REPORTS / "pytest-kernel" / "results.csv")
+        assert set(results["method"]) >= set(METHODS)
+    finally:
+        shutil.rmtree(REPORTS / "pytest-kernel", ignore_errors=True)

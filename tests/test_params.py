@@ -71,3 +71,11 @@ def test_yaml_layers_later_wins(tmp_path):
     b.write_text("- not a mapping\n")
     with pytest.raises(ParameterError, match="expected a mapping"):
         params.load([b])
+
+
+def test_kernel_values_are_the_known_names_and_papermills_injected_ones():
+    namespace = {"n_samples": 100, "epochs": 3, "n_sample": 5, "splits": object()}
+    history = ["import x", "# Parameters\nn_sample = 5\nepochs = 3\n", "P = validate(...)"]
+    assert params.from_kernel(namespace, history) == {"n_samples": 100, "epochs": 3, "n_sample": 5}
+    # interactively, without an injected cell, later globals (``splits``) are never taken for parameters
+    assert params.from_kernel(namespace, ["import x"]) == {"n_samples": 100, "epochs": 3}
