@@ -33,13 +33,15 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     starts = [s for s in range(0, n, batch_size) if n - s > 1]
     model.train()
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False, mininterval=2):
-        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1).T
+        # One shuffle and one set of dropout masks per epoch; each step slices them.
+        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1).T  # (n, K)
+        X_epoch, y_epoch = X[order], y[order]  # (n, K, F) and (n, K): row i of model k is X[order[i, k]]
+        masks = draw_keep_masks(n, k, model.hidden_sizes, model.dropout, generator)
         for start in starts:
-            idx = order[start : start + batch_size]  # (B, K): row indices, one column per model
-            masks = draw_keep_masks(len(idx), k, model.hidden_sizes, model.dropout, generator)
-            logits = model(X[idx], masks)
-            per_row = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1), reduction="none")
-            per_model = per_row.view(len(idx), k).mean(dim=0)
+            batch = slice(start, start + batch_size)
+            logits = model(X_epoch[batch], [m[batch] for m in masks])
+            per_row = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_epoch[batch].reshape(-1), reduction="none")
+            per_model = per_row.view(-1, k).mean(dim=0)
             optimizer.zero_grad(set_to_none=True)
             per_model.sum().backward()
             optimizer.step()
