@@ -8,9 +8,9 @@ values the same way whether a run comes from ``python -m nbutils run``, plain
 
 import ast
 import difflib
+import json
 import math
 
-import papermill
 import torch
 import yaml
 
@@ -26,9 +26,21 @@ class ParameterError(ValueError):
 
 
 def defaults(notebook=NOTEBOOK):
-    """The notebook's parameters and their default values, read from its ``parameters`` cell."""
-    spec = papermill.inspect_notebook(str(notebook))
-    return {name: ast.literal_eval(p["default"]) for name, p in spec.items()}
+    """The notebook's parameters and their default values, read from its ``parameters`` cell.
+
+    The cell holds one literal assignment per line, as papermill expects; we read
+    it with ``ast`` (papermill's own parser reads the same names and values, and
+    ``papermill --help-notebook`` shows their comments).
+    """
+    with open(notebook) as f:
+        cells = json.load(f)["cells"]
+    cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = "".join(cell["source"])
+    values = {}
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        values.update({t.id: ast.literal_eval(node.value) for t in targets})
+    return values
 
 
 def from_kernel(namespace, history):

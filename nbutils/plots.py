@@ -117,15 +117,18 @@ def effectiveness(results, chosen):
 
 
 def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
-    """Forgetting against test accuracy over each method's sweep, with the reference models marked."""
-    stats = results.groupby(["method", "setting"], sort=False).mean(numeric_only=True).reset_index()
+    """Forgetting against test accuracy (± one std over models) over each method's sweep, references marked."""
+    grouped = results.groupby(["method", "setting"], sort=False)
+    stats = grouped.mean(numeric_only=True).reset_index()
+    stats["test_sd"] = grouped["test_acc"].std().to_numpy()
     columns = [c for c in forgetting_columns if stats[c].notna().any()]
     titles = {"avg_gap": "Avg. Gap to retrain (lower is better)", "challenge_score": "Challenge score (higher is better)"}
     fig, axes = plt.subplots(1, len(columns), figsize=(8 * len(columns), 6), squeeze=False)
     for ax, col in zip(axes.flat, columns):
         for name in [m for m in METHODS if m in set(stats["method"])]:
             sweep = stats[stats["method"] == name]
-            ax.plot(sweep["test_acc"], sweep[col], "o-", label=label(name), alpha=0.8)
+            ax.errorbar(sweep["test_acc"], sweep[col], xerr=sweep["test_sd"], fmt="o-", capsize=3, label=label(name),
+                        alpha=0.8)
         refs = stats[stats["method"].isin(MARKERS)]
         _mark_references(ax, refs[refs[col].notna()], "test_acc", col)
         ax.set(xlabel="Test accuracy (%)", ylabel=titles[col], title=f"{titles[col]} vs test accuracy")

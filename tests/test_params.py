@@ -1,3 +1,5 @@
+import ast
+
 import pytest
 import torch
 
@@ -79,3 +81,10 @@ def test_kernel_values_are_the_known_names_and_papermills_injected_ones():
     assert params.from_kernel(namespace, history) == {"n_samples": 100, "epochs": 3, "n_sample": 5}
     # interactively, without an injected cell, later globals (``splits``) are never taken for parameters
     assert params.from_kernel(namespace, ["import x"]) == {"n_samples": 100, "epochs": 3}
+
+
+def test_defaults_match_what_papermill_reads_from_the_notebook():
+    import papermill
+
+    spec = papermill.inspect_notebook(str(params.NOTEBOOK))
+    assert params.defaults() == {name: ast.literal_eval(p["default"]) for name, p in spec.items()}
