@@ -1,7 +1,5 @@
-"""Running the master notebook with papermill, rendering it with nbconvert, and writing a run's files."""
+"""Running the master notebook with papermill and rendering it with nbconvert."""
 
-import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -10,29 +8,7 @@ from jupyter_client.kernelspec import find_kernel_specs
 from nbconvert import HTMLExporter
 
 from nbutils import KERNEL, NOTEBOOK, REPORTS, params
-
-
-def _write_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def save_results(results, summary, run_params, environment, seconds):
-    """Write results.csv and metrics.json into reports/<run_name>/; returns that folder."""
-    out = REPORTS / run_params["run_name"]
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out / "results.csv", results.to_csv(index=False, float_format="%.6g"))
-    metrics = {
-        "parameters": run_params,
-        "seeds": {k: run_params[k] for k in ("data_seed", "train_seed", "noise_seed")},
-        "environment": environment,
-        "seconds_per_section": {k: round(v, 3) for k, v in seconds.items()},
-        "summary": summary.reset_index(names="configuration").to_dict(orient="records"),
-    }
-    _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2, default=str))
-    return out
+from nbutils.results import write_atomically
 
 
 def render_html(notebook_path, html_path):
@@ -43,7 +19,7 @@ def render_html(notebook_path, html_path):
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
-    _write_atomically(Path(html_path), body)
+    write_atomically(Path(html_path), body)
 
 
 def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout=1800, progress=True, notebook=NOTEBOOK):

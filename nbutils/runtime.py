@@ -21,9 +21,8 @@ def resolve_device(name):
 
 
 def configure(threads):
-    """Fix PyTorch's CPU thread count (CPU results depend on it) and make kernels deterministic."""
+    """Fix PyTorch's CPU thread count: CPU results depend on it, and are otherwise the same run after run."""
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def generator(device, seed, *stream):
