@@ -1,6 +1,5 @@
 """The seed's synthetic table and its retain / forget / test splits."""
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,14 +45,6 @@ def make_synthetic(*, n_samples, n_features, n_informative, n_redundant, n_class
         flip_y=flip_y,
         random_state=seed,
     )
-
-
-def split_sizes(n_samples, test_ratio, forget_ratio):
-    """(retain, forget, test) row counts, rounded as scikit-learn's ``train_test_split`` rounds."""
-    n_test = math.ceil(test_ratio * n_samples)
-    n_train = n_samples - n_test
-    n_forget = math.ceil(forget_ratio * n_train)
-    return n_train - n_forget, n_forget, n_test
 
 
 def split(X, y, *, test_ratio, forget_ratio, seed, device="cpu"):

@@ -3,7 +3,9 @@
 Papermill only warns about a name the notebook does not define, then runs on
 the default. We refuse it instead, before any training, and check types and
 values the same way whether a run comes from ``python -m nbutils run``, plain
-``papermill`` or JupyterLab.
+``papermill`` or JupyterLab. The valid methods are the notebook's default
+``methods``. This module imports no PyTorch, so the command line answers bad
+input at once.
 """
 
 import ast
@@ -11,12 +13,9 @@ import difflib
 import json
 import math
 
-import torch
 import yaml
 
 from nbutils import NOTEBOOK
-from nbutils.data import split_sizes
-from nbutils.unlearning import METHODS
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers"]
 
@@ -73,6 +72,14 @@ def load(files=(), overrides=None):
     return params
 
 
+def split_sizes(n_samples, test_ratio, forget_ratio):
+    """(retain, forget, test) row counts, rounded as scikit-learn's ``train_test_split`` rounds."""
+    n_test = math.ceil(test_ratio * n_samples)
+    n_train = n_samples - n_test
+    n_forget = math.ceil(forget_ratio * n_train)
+    return n_train - n_forget, n_forget, n_test
+
+
 def _type_problem(name, value, default):
     """A sentence if ``value`` does not have the type of the parameter's default, else None."""
 
@@ -102,7 +109,7 @@ def _type_problem(name, value, default):
     return f"{name}: expected a value like {default!r}, got {value!r} ({type(value).__name__})"
 
 
-def _value_problems(p):
+def _value_problems(p, methods):
     """Sentences naming each value that is out of range, with what would be accepted."""
     problems = []
 
@@ -145,13 +152,19 @@ def _value_problems(p):
              f"layerwise_strategies[{strategy!r}]: noise levels must be finite and non-negative, got {sigmas}")
 
     for m in p["methods"]:
-        if m not in METHODS:
-            problems.append(f"methods: unknown method {m!r}{_suggest(m, METHODS)}; choose from {sorted(METHODS)}")
+        if m not in methods:
+            problems.append(f"methods: unknown method {m!r}{_suggest(m, methods)}; choose from {methods}")
     if p["device"] not in ("auto", "cpu", "cuda"):
         problems.append(f"device: must be 'auto', 'cpu' or 'cuda', got {p['device']!r}")
-    elif p["device"] == "cuda" and not torch.cuda.is_available():
+    elif p["device"] == "cuda" and not _cuda_available():
         problems.append("device: 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
     return problems
+
+
+def _cuda_available():
+    import torch  # only here: the rest of validation needs no PyTorch
+
+    return torch.cuda.is_available()
 
 
 def _suggest(name, valid):
@@ -173,7 +186,7 @@ def validate(given, notebook=NOTEBOOK):
                  if (msg := _type_problem(name, value, known[name]))]
     if not problems:
         params = {**known, **given}
-        problems = _value_problems(params)
+        problems = _value_problems(params, known["methods"])
     if problems:
         raise ParameterError("bad parameters:\n  - " + "\n  - ".join(problems))
     return params

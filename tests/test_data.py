@@ -5,7 +5,6 @@ from nbutils import data
 
 def test_seed_split_sizes(seed_splits):
     assert seed_splits.sizes == {"retain": 1440, "forget": 160, "test": 400}
-    assert data.split_sizes(2000, 0.2, 0.1) == (1440, 160, 400)
 
 
 def test_splits_are_stratified_and_scaled_on_the_retain_rows(seed_splits):

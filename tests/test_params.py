@@ -5,6 +5,7 @@ import torch
 
 from nbutils import params
 from nbutils.params import ParameterError
+from nbutils.unlearning import METHODS
 
 
 def check(given, *fragments):
@@ -18,6 +19,14 @@ def test_defaults_are_valid_and_come_from_the_notebook():
     p = params.validate({})
     assert p["n_samples"] == 2000 and p["hidden_sizes"] == [64, 32, 16]
     assert p["gaussian_sigmas"] == [0.001, 0.005, 0.01, 0.05, 0.1]
+
+
+def test_split_sizes_round_as_scikit_learn_does(seed_splits):
+    assert params.split_sizes(2000, 0.2, 0.1) == (1440, 160, 400) == tuple(seed_splits.sizes.values())
+
+
+def test_the_notebooks_default_methods_are_every_method():
+    assert params.defaults()["methods"] == list(METHODS)
 
 
 def test_unknown_name_is_refused_with_the_closest_valid_one():
