@@ -40,6 +40,7 @@ def seed_loop(X, y, epochs):
             optimizer.zero_grad()
             criterion(model(xb), yb).backward()
             optimizer.step()
+    return model.eval()
 
 
 def measure(kind, k, epochs, device_name, threads):
@@ -50,18 +51,18 @@ def measure(kind, k, epochs, device_name, threads):
                                flip_y=0.1, seed=42)
     splits = data.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42, device=device)
     start = time.perf_counter()
-    accuracy = float("nan")
     if kind == "seed":
         torch.manual_seed(0)
-        seed_loop(splits.X_train, splits.y_train, epochs)
+        model = seed_loop(splits.X_train, splits.y_train, epochs)
     else:
         model, _, _ = fit_ensemble({**PARAMS, "epochs": epochs}, splits.X_train, splits.y_train, k,
                                    runtime.generator(device, 0, "bench"), progress=False)
-        with torch.no_grad():
-            accuracy = (model(splits.X_test).argmax(-1) == splits.y_test[:, None]).float().mean().item() * 100
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    with torch.no_grad():
+        logits = model(splits.X_test).view(len(splits.y_test), -1, 2)  # (n, K, C); K = 1 for the seed's
+        accuracy = (logits.argmax(-1) == splits.y_test[:, None]).float().mean().item() * 100
     if device.type == "cuda":
         memory = torch.cuda.max_memory_allocated() / 2**20
     else:
