@@ -117,11 +117,15 @@ def _value_problems(p, methods):
         if not cond:
             problems.append(msg)
 
-    for name in ["n_samples", "n_features", "n_informative", "n_classes", "epochs", "batch_size", "n_seeds", "threads"]:
+    for name in ["n_samples", "n_features", "n_informative", "epochs", "batch_size", "n_seeds", "threads"]:
         need(p[name] >= 1, f"{name}: must be at least 1, got {p[name]}")
     need(p["n_redundant"] >= 0, f"n_redundant: must be 0 or more, got {p['n_redundant']}")
     need(p["n_informative"] + p["n_redundant"] <= p["n_features"],
          f"n_informative + n_redundant ({p['n_informative'] + p['n_redundant']}) must not exceed n_features ({p['n_features']})")
+    need(p["n_classes"] * 2 <= 2 ** p["n_informative"],
+         f"n_classes ({p['n_classes']}) needs n_informative of at least {math.ceil(math.log2(p['n_classes'] * 2))} "
+         f"(make_classification puts two clusters per class on the corners of an n_informative-cube)")
+    need(p["n_classes"] >= 2, f"n_classes: need at least 2 classes, got {p['n_classes']}")
     for name in ["test_ratio", "forget_ratio"]:
         need(0 < p[name] < 1, f"{name}: must lie strictly between 0 and 1, got {p[name]}")
     need(0 <= p["flip_y"] <= 1, f"flip_y: must lie in [0, 1], got {p['flip_y']}")

@@ -56,6 +56,10 @@ def test_split_ratios_must_lie_strictly_between_0_and_1(name, value):
     check({name: value}, f"{name}: must lie strictly between 0 and 1")
 
 
+def test_too_few_informative_features_for_the_classes():
+    check({"n_classes": 5, "n_informative": 2}, "n_classes (5) needs n_informative of at least 4")
+
+
 def test_forget_set_too_small_to_stratify():
     check({"n_samples": 40, "forget_ratio": 0.05}, "the forget set would have 2 rows, too few to stratify 2 classes")
 
