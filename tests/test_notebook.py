@@ -74,6 +74,16 @@ def test_a_left_out_method_is_skipped_and_the_rest_runs(tmp_path):
         shutil.rmtree(out, ignore_errors=True)
 
 
+def test_no_method_one_seed_and_no_challenge_still_report():
+    out = runner.run(SMOKE, {"methods": [], "n_seeds": 1, "challenge_models": 0}, name="pytest-bare", progress=False)
+    try:
+        results = pd.read_csv(out / "results.csv")
+        assert results["method"].tolist() == ["original", "retrain"]
+        assert "No unlearning method ran" in (out / "unlearning.html").read_text()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_plain_papermill_refuses_an_unknown_parameter(tmp_path):
     with pytest.raises(PapermillExecutionError, match="did you mean 'n_samples'"):
         papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters={"n_sample": 10},
