@@ -15,7 +15,14 @@ The published code evaluates both test families on grids of thresholds spaced
 0.01 apart. We enumerate instead every distinct set of samples that those
 threshold families can select (a top-k set for the single threshold; a run of
 consecutive sorted samples, within the published window, for the double one),
-which is the same maximum without the grid and runs in a fraction of the time.
+in a fraction of the time. That is the grid's maximum whenever no two samples
+lie within 0.01 of each other; where some do, the grid cannot split them and
+our epsilon can be higher (a stricter score).
+
+Protocol, as this project's issue specifies it: N originals trained with
+different seeds, each unlearned once, against N retrained models. The
+competition instead unlearned one original model N times; there a method whose
+noise barely moves the weights yields a near point mass and the epsilon cap.
 """
 
 import math
@@ -49,15 +56,18 @@ def _test_epsilons(tp, fp, n):
 def _single_threshold(pos, neg):
     """Tests "confidence >= t means positive": every top-k set of the pooled samples. (E, 2N)."""
     n = pos.shape[1]
+    pooled = np.concatenate([pos, neg], axis=1)
     is_pos = np.concatenate([np.ones_like(pos), np.zeros_like(neg)], axis=1)
-    order = np.argsort(-np.concatenate([pos, neg], axis=1), axis=1, kind="stable")
+    order = np.argsort(-pooled, axis=1, kind="stable")
+    z = np.take_along_axis(pooled, order, axis=1)
     tp = np.cumsum(np.take_along_axis(is_pos, order, axis=1), axis=1)
     fp = np.arange(1, 2 * n + 1) - tp
-    return _test_epsilons(tp, fp, n)
+    splits_a_tie = np.concatenate([z[:, :-1] == z[:, 1:], np.zeros((len(z), 1), bool)], axis=1)
+    return np.where(splits_a_tie, np.nan, _test_epsilons(tp, fp, n))
 
 
 def _double_threshold(pos, neg):
-    """Tests "l <= confidence <= r means the peakier sample", l and r in the published windows. (E, 2N * 2N)."""
+    """Tests "l <= confidence <= r means the peakier sample", l and r in the published windows. (E, N(2N + 1))."""
     n = pos.shape[1]
     swap = np.ptp(pos, axis=1) >= np.ptp(neg, axis=1)
     peaky = np.where(swap[:, None], neg, pos)
@@ -79,7 +89,8 @@ def _double_threshold(pos, neg):
     # r in [z_b, z_{b+1}], l in (z_{a-1}, z_a], r - width - WINDOW <= l <= r - width + WINDOW
     lo = np.maximum(np.maximum(z[:, b], top - WINDOW), z_prev[:, a] + width - WINDOW)
     hi = np.minimum(np.minimum(z_next[:, b + 1], top + WINDOW), z[:, a] + width + WINDOW)
-    return np.where(lo <= hi, _test_epsilons(tp, fp, n), np.nan)
+    selectable = (lo <= hi) & (z_prev[:, a] < z[:, a]) & (z[:, b] < z_next[:, b + 1])  # no tie split
+    return np.where(selectable, _test_epsilons(tp, fp, n), np.nan)
 
 
 def example_epsilons(unlearned, retrained):
@@ -108,10 +119,14 @@ def forget_score(unlearned, retrained):
     1 would mean no test tells them apart; with finite N the estimator is
     conservative, so two samples from one distribution score well below 1.
     """
-    eps = example_epsilons(unlearned, retrained)
-    n_buckets = int(math.ceil(math.log(len(unlearned) - 1)) / BUCKET)  # buckets below ceil(log(N - 1))
-    bucket = np.floor(eps / BUCKET)
-    return float(np.where(bucket < n_buckets, 0.5 ** np.minimum(bucket, n_buckets), 0.0).mean())
+    return float(epsilon_points(example_epsilons(unlearned, retrained), len(unlearned)).mean())
+
+
+def epsilon_points(eps, n_models):
+    """The challenge's points for each epsilon: 2^-floor(epsilon / 0.5) below ceil(log(N - 1)), else 0."""
+    n_buckets = int(math.ceil(math.log(n_models - 1)) / BUCKET)
+    bucket = np.floor(np.asarray(eps) / BUCKET)
+    return np.where(bucket < n_buckets, 0.5**bucket, 0.0)
 
 
 def challenge_score(unlearned_preds, retrained_preds):

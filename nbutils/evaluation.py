@@ -1,6 +1,6 @@
 """One table row per model for every configuration: accuracy, distance, membership inference, gap to retrain.
 
-Per-model columns come from each of the first ``n_seeds`` models. Per-configuration
+Per-model columns come from each of the first ``n_seeds`` models (column ``model``). Per-configuration
 columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on
 each of that configuration's rows.
 """
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from nbutils.challenge import challenge_score
 from nbutils.membership import loss_attack, mia_efficacy
@@ -46,7 +47,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     """
     k = reference.n_seeds
     rows = per_model_metrics(preds.subset(slice(k)))
-    rows.insert(0, "seed", np.arange(k))
+    rows.insert(0, "model", np.arange(k))  # index of the model in its ensemble
     rows.insert(0, "value", value)
     rows.insert(0, "setting", setting)
     rows.insert(0, "method", method)
@@ -78,6 +79,8 @@ def sweep(name, params, reference, splits, generator):
         start = time.perf_counter()
         model = method.apply(reference.original, value, generator, X_forget=splits.X_forget,
                              y_forget=splits.y_forget, importance_weight=params["adaptive_importance_weight"])
+        if splits.X_forget.is_cuda:
+            torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
         seconds = (time.perf_counter() - start) / model.n_models
         numeric = np.nan if isinstance(value, list) else value
         frames.append(evaluate(name, label, numeric, predict(model, splits), reference, model=model,

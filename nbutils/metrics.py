@@ -18,10 +18,6 @@ class Predictions:
     y_forget: np.ndarray
     y_test: np.ndarray
 
-    @property
-    def n_models(self):
-        return self.retain.shape[0]
-
     def subset(self, models):
         """The predictions of the models a slice selects."""
         return Predictions(self.retain[models], self.forget[models], self.test[models],

@@ -109,18 +109,18 @@ class MLPEnsemble(nn.Module):
         return self.linears[-1](h)
 
 
-def draw_keep_masks(batch_size, n_models, hidden_sizes, p, generator):
-    """Inverted-dropout masks (0 or 1/(1-p)), one (B, K * h) tensor per hidden layer.
+def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):
+    """Inverted-dropout masks (0 or 1/(1-p)), one (n_rows, K * h) tensor per hidden layer.
 
     ``torch.bernoulli`` draws one float per element; we draw 64-bit integers and
     read each as four 16-bit ones, about ten times faster on CPU. Each unit is
     dropped with probability round(p * 65536) / 65536, p to within 1e-5.
     """
     widths = [n_models * h for h in hidden_sizes]
-    n = batch_size * sum(widths)
+    n = n_rows * sum(widths)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=generator.device)
     bits.random_(-(2**63), None, generator=generator)  # the full 64 bits; plain random_() leaves the sign bit 0
     threshold = round(p * 65536) - 32768
     keep = bits.view(torch.int16)[:n] >= threshold
-    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(batch_size, -1)
+    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_rows, -1)
     return masks.split(widths, dim=1)

@@ -34,12 +34,16 @@ def defaults(notebook=NOTEBOOK):
     with open(notebook) as f:
         cells = json.load(f)["cells"]
     cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    source = "".join(cell["source"])
-    values = {}
+    return {name: ast.literal_eval(value) for name, value in _assignments("".join(cell["source"]))}
+
+
+def _assignments(source):
+    """(name, value expression) of each top-level assignment in a cell's source."""
     for node in ast.parse(source).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        values.update({t.id: ast.literal_eval(node.value) for t in targets})
-    return values
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    yield target.id, node.value
 
 
 def from_kernel(namespace, history):
@@ -48,13 +52,8 @@ def from_kernel(namespace, history):
     ``history`` is IPython's ``In``; papermill's injected cell is the last one that starts with "# Parameters".
     Reading names from it, not from new globals, lets a JupyterLab user re-run cells in any order.
     """
-    injected = []
-    for source in reversed(history):
-        if source.startswith("# Parameters"):
-            for node in ast.parse(source).body:
-                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-                injected += [t.id for t in targets if isinstance(t, ast.Name)]
-            break
+    injected = next(([name for name, _ in _assignments(source)] for source in reversed(history)
+                     if source.startswith("# Parameters")), [])
     names = [*defaults(), *injected]
     return {name: namespace[name] for name in dict.fromkeys(names) if name in namespace}
 
@@ -117,9 +116,12 @@ def _value_problems(p, methods):
         if not cond:
             problems.append(msg)
 
-    for name in ["n_samples", "n_features", "n_informative", "epochs", "batch_size", "n_seeds", "threads"]:
+    for name in ["n_samples", "n_features", "n_informative", "epochs", "n_seeds", "threads"]:
         need(p[name] >= 1, f"{name}: must be at least 1, got {p[name]}")
     need(p["n_redundant"] >= 0, f"n_redundant: must be 0 or more, got {p['n_redundant']}")
+    need(p["batch_size"] >= 2, f"batch_size: BatchNorm needs at least 2 rows per batch, got {p['batch_size']}")
+    for name in ["data_seed", "train_seed", "noise_seed"]:
+        need(p[name] >= 0, f"{name}: seeds must be 0 or more, got {p[name]}")
     need(p["n_informative"] + p["n_redundant"] <= p["n_features"],
          f"n_informative + n_redundant ({p['n_informative'] + p['n_redundant']}) must not exceed n_features ({p['n_features']})")
     need(p["n_classes"] * 2 <= 2 ** p["n_informative"],

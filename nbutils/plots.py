@@ -27,7 +27,7 @@ def loss_curves(curves):
 
 
 def _accuracy_long(rows):
-    return rows.melt(id_vars=["method", "setting", "value", "seed"], value_vars=list(ACCURACIES),
+    return rows.melt(id_vars=["method", "setting", "value", "model"], value_vars=list(ACCURACIES),
                      var_name="split", value_name="accuracy").replace({"split": ACCURACIES})
 
 

@@ -41,6 +41,6 @@ def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout
     html.unlink(missing_ok=True)  # a failed run must not leave an older, complete-looking report
     executed = out / "unlearning.ipynb"
     papermill.execute_notebook(str(notebook), str(executed), parameters=given, kernel_name=kernel,
-                               cwd=str(NOTEBOOK.parent), execution_timeout=cell_timeout, progress_bar=progress)
+                               cwd=str(Path(notebook).parent), execution_timeout=cell_timeout, progress_bar=progress)
     render_html(executed, html)
     return out

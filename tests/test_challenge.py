@@ -3,17 +3,15 @@ import math
 import numpy as np
 import pytest
 
-from nbutils.challenge import DELTA, example_epsilons, forget_score, logit_scaled_confidence
+from nbutils.challenge import _test_epsilons, epsilon_points, example_epsilons, forget_score, logit_scaled_confidence
 
 
 def grid_epsilon(pos, neg):
     """One example's epsilon on the published code's threshold grids (0.01 apart), written out plainly."""
-    def epsilons(tpr, fpr):
-        fnr = 1 - tpr
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eps = np.fmax(np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr))
-        eps = np.clip(eps, 0, None)
-        return np.where((fpr == 0) & (fnr == 0), np.inf, np.where(fpr * fnr == 0, np.nan, eps)).ravel()
+    n_models = len(pos)
+
+    def epsilons(tpr, fpr):  # the per-test formula is shared; the thresholds are what this checks
+        return _test_epsilons(np.round(tpr * n_models), np.round(fpr * n_models), n_models).ravel()
 
     lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
     t = np.linspace(lo, hi, int(np.ceil((hi - lo) * 100)))
@@ -56,6 +54,18 @@ def test_forget_score_orders_known_cases():
     assert same > shifted > disjoint == 0
     # the estimator is conservative: one distribution against itself scores about 0.17 to 0.21, not 1
     assert 0.15 < same < 0.23
+
+
+def test_identical_samples_are_indistinguishable():
+    a = np.random.default_rng(4).normal(size=(16, 20))
+    assert (example_epsilons(a, a.copy()) == 0).all()
+    assert forget_score(a, a.copy()) == 1.0
+
+
+def test_epsilon_points_follow_the_published_buckets():
+    # N = 32: buckets of 0.5 below ceil(log(31)) = 4, worth 1, 1/2, ..., 1/128
+    np.testing.assert_array_equal(epsilon_points([0.0, 0.49, 0.5, 1.2, 3.99, 4.0, 50.0], 32),
+                                  [1, 1, 0.5, 0.25, 0.5**7, 0, 0])
 
 
 def test_a_point_mass_gets_the_capped_epsilon():

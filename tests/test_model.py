@@ -50,6 +50,21 @@ def test_each_model_computes_what_the_seed_classifier_computes():
         torch.testing.assert_close(out[:, k], ref(shared))
 
 
+def test_a_model_trains_the_same_whatever_its_neighbours_are(small_splits):
+    """Per-model gradients, Adam state and BatchNorm statistics: changing model 1 leaves model 0 bit-identical."""
+    def trained(scale):
+        ensemble = make_ensemble(2, seed=7)
+        with torch.no_grad():
+            for p in ensemble.parameters():
+                p[1] *= scale
+        train_ensemble(ensemble, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16, lr=1e-2,
+                       generator=runtime.generator(CPU, 8))
+        return [t[0] for t in [*ensemble.parameters(), *ensemble.buffers()]]
+
+    for a, b in zip(trained(1.0), trained(3.0)):
+        assert torch.equal(a, b)
+
+
 def test_models_start_different_and_predict_differently_after_training(small_splits):
     ensemble = make_ensemble(4)
     w = ensemble.linears[0].weight

@@ -40,7 +40,7 @@ def test_smoke_run_writes_every_section(smoke_run):
     assert set(results["method"]) == {"original", "retrain", "retrain_2", *METHODS}
     assert results.groupby("method")["setting"].nunique()[list(METHODS)].tolist() == [2, 2, 2, 2, 2]
     assert len(results[results["method"] == "gaussian"]) == 2 * 2  # settings x n_seeds
-    for col in ["method", "setting", "seed", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
+    for col in ["method", "setting", "model", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
                 "mia_efficacy", "avg_gap", "forget_score", "challenge_score", "seed_quality", "seconds_per_model"]:
         assert col in results, col
     methods = results[results["method"].isin(METHODS)]
@@ -64,11 +64,12 @@ def test_same_parameters_give_the_same_numbers(smoke_run):
 
 
 def test_a_left_out_method_is_skipped_and_the_rest_runs(tmp_path):
-    out = runner.run(SMOKE, {"methods": ["gaussian", "layerwise"], "challenge_models": 0}, name="pytest-two-methods",
-                     progress=False)
+    out = runner.run(SMOKE, {"methods": ["gaussian", "layerwise"], "n_seeds": 4, "challenge_models": 3},
+                     name="pytest-two-methods", progress=False)
     try:
         results = pd.read_csv(out / "results.csv")
-        assert set(results["method"]) == {"original", "retrain", "gaussian", "layerwise"}
+        assert set(results["method"]) == {"original", "retrain", "retrain_2", "gaussian", "layerwise"}
+        assert (results.groupby("method")["model"].nunique() == 4).all()  # more table models than challenge ones
         assert "Laplacian: skipped" in (out / "unlearning.html").read_text()
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -141,5 +142,6 @@ def test_runs_top_to_bottom_in_a_kernel_and_reruns_after_an_edit():
                 client.execute_cell(nb.cells[i], i)
         results = pd.read_csv(REPORTS / "pytest-kernel" / "results.csv")
         assert set(results["method"]) >= set(METHODS)
+        assert json.loads((REPORTS / "pytest-kernel" / "metrics.json").read_text())["parameters"]["epochs"] == 2
     finally:
         shutil.rmtree(REPORTS / "pytest-kernel", ignore_errors=True)

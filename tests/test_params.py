@@ -74,6 +74,10 @@ def test_cuda_without_a_gpu():
     assert params.validate({"device": "auto"})["device"] == "auto"
 
 
+def test_batches_need_two_rows_and_seeds_are_not_negative():
+    check({"batch_size": 1, "train_seed": -1}, "batch_size: BatchNorm needs at least 2 rows", "train_seed: seeds must be 0 or more")
+
+
 def test_every_problem_is_reported_at_once():
     check({"epochs": 0, "test_ratio": 2.0}, "epochs: must be at least 1", "test_ratio")
 
