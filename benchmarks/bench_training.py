@@ -61,8 +61,9 @@ def measure(kind, k, epochs, device_name, threads):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        logits = model(splits.X_test).view(len(splits.y_test), -1, 2)  # (n, K, C); K = 1 for the seed's
-        accuracy = (logits.argmax(-1) == splits.y_test[:, None]).float().mean().item() * 100
+        logits = model(splits.X_test)  # (K, C, n); (n, C) for the seed's single model
+        logits = logits.T[None] if kind == "seed" else logits
+        accuracy = (logits.argmax(1) == splits.y_test).float().mean().item() * 100
     if device.type == "cuda":
         memory = torch.cuda.max_memory_allocated() / 2**20
     else:

@@ -30,7 +30,7 @@ def predict(model, splits):
     model.eval()
 
     def logits(X):
-        return model(X).transpose(0, 1).double().cpu().numpy()
+        return model(X).transpose(1, 2).double().cpu().numpy()  # (K, n, C)
 
     return Predictions(
         logits(splits.X_retain), logits(splits.X_forget), logits(splits.X_test),

@@ -2,13 +2,13 @@
 
 Every parameter carries a leading model axis, so one ``baddbmm`` runs the
 Linear layer of all K models and one ``F.batch_norm`` call normalises all of
-them: activations are laid out ``(batch, model, feature)`` and viewed as
-``(batch, model * feature)``, which gives each (model, feature) pair its own
+them. Activations are laid out ``(model, feature, batch)``; viewed as
+``(1, model * feature, batch)`` they give each (model, feature) pair its own
 batch statistics and its own running mean and variance, exactly as K separate
-``nn.BatchNorm1d`` layers would. We chose stacked tensors over ``torch.func``
-(``vmap`` + ``functional_call``) because ``vmap`` cannot update BatchNorm's
-running statistics in place and pays dispatch overhead per op, which is most of
-the cost for these tiny layers. K = 1 is the ordinary model.
+``nn.BatchNorm1d`` layers would, without copying. We chose stacked tensors over
+``torch.func`` (``vmap`` + ``functional_call``) because ``vmap`` cannot update
+BatchNorm's running statistics in place and pays dispatch overhead per op,
+which is most of the cost for these tiny layers. K = 1 is the ordinary model.
 """
 
 import math
@@ -19,7 +19,7 @@ from torch import nn
 
 
 class StackedLinear(nn.Module):
-    """K Linear layers; ``weight`` is (K, in, out), ``bias`` is (K, 1, out)."""
+    """K Linear layers; ``weight[k]`` is (out, in) as in ``nn.Linear``, ``bias`` is (K, out, 1)."""
 
     def __init__(self, n_models, in_features, out_features, generator):
         super().__init__()
@@ -28,24 +28,22 @@ class StackedLinear(nn.Module):
         def uniform(*shape):
             return torch.rand(*shape, generator=generator, device=generator.device) * 2 * bound - bound
 
-        self.weight = nn.Parameter(uniform(n_models, in_features, out_features))
-        self.bias = nn.Parameter(uniform(n_models, 1, out_features))
+        self.weight = nn.Parameter(uniform(n_models, out_features, in_features))
+        self.bias = nn.Parameter(uniform(n_models, out_features, 1))
 
     def extra_repr(self):
-        k, i, o = self.weight.shape
+        k, o, i = self.weight.shape
         return f"models={k}, in_features={i}, out_features={o}"
 
     def forward(self, x):
-        """x: (B, K, in) or (B, in) shared by all models -> (B, K, out)."""
+        """x: (K, in, B), or (B, in) shared by all models -> (K, out, B)."""
         if x.dim() == 2:
-            out = torch.matmul(x, self.weight) + self.bias
-        else:
-            out = torch.baddbmm(self.bias, x.transpose(0, 1), self.weight)
-        return out.transpose(0, 1)
+            return torch.matmul(self.weight, x.T) + self.bias
+        return torch.baddbmm(self.bias, self.weight, x)
 
 
 class StackedBatchNorm(nn.Module):
-    """K BatchNorm1d layers with their own affine parameters and running statistics."""
+    """K BatchNorm1d layers with their own affine parameters and running statistics, each (K, F)."""
 
     def __init__(self, n_models, n_features, momentum=0.1, eps=1e-5, device=None):
         super().__init__()
@@ -61,9 +59,9 @@ class StackedBatchNorm(nn.Module):
         return f"models={k}, features={f}, momentum={self.momentum}, eps={self.eps}"
 
     def forward(self, x):
-        """x: (B, K, F) -> (B, K * F), normalised per model and feature."""
-        return F.batch_norm(
-            x.reshape(x.shape[0], -1),
+        """x: (K, F, B) -> (K, F, B), normalised over the batch per model and feature."""
+        out = F.batch_norm(
+            x.view(1, -1, x.shape[-1]),
             self.running_mean.view(-1),
             self.running_var.view(-1),
             self.weight.view(-1),
@@ -72,6 +70,7 @@ class StackedBatchNorm(nn.Module):
             momentum=self.momentum,
             eps=self.eps,
         )
+        return out.view(x.shape)
 
 
 class MLPEnsemble(nn.Module):
@@ -95,32 +94,30 @@ class MLPEnsemble(nn.Module):
         self.n_models, self.hidden_sizes, self.dropout = n_models, list(hidden_sizes), dropout
 
     def forward(self, x, keep_masks=None):
-        """Logits (B, K, C) for x of shape (B, K, F) (one batch per model) or (B, F) (shared).
+        """Logits (K, C, B) for x of shape (K, F, B) (one batch per model) or (B, F) (shared by all).
 
-        ``keep_masks`` are the dropout masks from :func:`draw_keep_masks`, one per hidden
-        layer; without them no dropout is applied (evaluation).
+        ``keep_masks`` are dropout masks from :func:`draw_keep_masks`, one (K, h, B)
+        tensor per hidden layer; without them no dropout is applied (evaluation).
         """
         h = x
         for i, (linear, norm) in enumerate(zip(self.linears, self.norms)):
             h = F.relu(norm(linear(h)))
             if keep_masks is not None:
                 h = h * keep_masks[i]
-            h = h.view(h.shape[0], self.n_models, -1)
         return self.linears[-1](h)
 
 
 def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):
-    """Inverted-dropout masks (0 or 1/(1-p)), one (n_rows, K * h) tensor per hidden layer.
+    """Inverted-dropout masks (0 or 1/(1-p)), one (K, h, n_rows) tensor per hidden layer.
 
     ``torch.bernoulli`` draws one float per element; we draw 64-bit integers and
     read each as four 16-bit ones, about ten times faster on CPU. Each unit is
     dropped with probability round(p * 65536) / 65536, p to within 1e-5.
     """
-    widths = [n_models * h for h in hidden_sizes]
-    n = n_rows * sum(widths)
+    n = n_models * sum(hidden_sizes) * n_rows
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=generator.device)
     bits.random_(-(2**63), None, generator=generator)  # the full 64 bits; plain random_() leaves the sign bit 0
     threshold = round(p * 65536) - 32768
     keep = bits.view(torch.int16)[:n] >= threshold
-    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_rows, -1)
-    return masks.split(widths, dim=1)
+    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_models, sum(hidden_sizes), n_rows)
+    return masks.split(hidden_sizes, dim=1)

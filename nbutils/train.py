@@ -34,14 +34,14 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     model.train()
     for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False, mininterval=2):
         # One shuffle and one set of dropout masks per epoch; each step slices them.
-        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1).T  # (n, K)
-        X_epoch, y_epoch = X[order], y[order]  # (n, K, F) and (n, K): row i of model k is X[order[i, k]]
+        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)  # (K, n)
+        X_epoch = X[order].transpose(1, 2).contiguous()  # (K, F, n): column i of model k is X[order[k, i]]
+        y_epoch = y[order]  # (K, n)
         masks = draw_keep_masks(n, k, model.hidden_sizes, model.dropout, generator)
         for start in starts:
             batch = slice(start, start + batch_size)
-            logits = model(X_epoch[batch], [m[batch] for m in masks])
-            per_row = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y_epoch[batch].reshape(-1), reduction="none")
-            per_model = per_row.view(-1, k).mean(dim=0)
+            logits = model(X_epoch[:, :, batch], [m[:, :, batch] for m in masks])  # (K, C, B)
+            per_model = F.cross_entropy(logits, y_epoch[:, batch], reduction="none").mean(dim=1)
             optimizer.zero_grad(set_to_none=True)
             per_model.sum().backward()
             optimizer.step()

@@ -38,9 +38,9 @@ def forget_gradients(model, X_forget, y_forget):
     """Gradient of each model's mean cross-entropy on the forget set, in evaluation mode, by name."""
     model.eval()
     names, params = zip(*model.named_parameters())
-    logits = model(X_forget)  # (n, K, C)
-    per_model = F.cross_entropy(logits.permute(0, 2, 1), y_forget[:, None].expand(-1, model.n_models), reduction="none")
-    grads = torch.autograd.grad(per_model.mean(dim=0).sum(), params)
+    logits = model(X_forget)  # (K, C, n)
+    per_row = F.cross_entropy(logits, y_forget.expand(model.n_models, -1), reduction="none")
+    grads = torch.autograd.grad(per_row.mean(dim=1).sum(), params)
     return dict(zip(names, grads))
 
 

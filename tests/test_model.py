@@ -14,30 +14,30 @@ def seed_classifier(ensemble, k):
     """The seed's nn.Sequential classifier holding model k's weights."""
     layers = []
     for linear, norm in zip(ensemble.linears, ensemble.norms):
-        lin = nn.Linear(*linear.weight.shape[1:])
+        lin = nn.Linear(*reversed(linear.weight.shape[1:]))
         bn = nn.BatchNorm1d(norm.weight.shape[1])
         with torch.no_grad():
-            lin.weight.copy_(linear.weight[k].T)
-            lin.bias.copy_(linear.bias[k, 0])
+            lin.weight.copy_(linear.weight[k])
+            lin.bias.copy_(linear.bias[k, :, 0])
             bn.weight.copy_(norm.weight[k])
             bn.bias.copy_(norm.bias[k])
         layers += [lin, bn, nn.ReLU(), nn.Dropout(ensemble.dropout)]
-    head = nn.Linear(*ensemble.linears[-1].weight.shape[1:])
+    head = nn.Linear(*reversed(ensemble.linears[-1].weight.shape[1:]))
     with torch.no_grad():
-        head.weight.copy_(ensemble.linears[-1].weight[k].T)
-        head.bias.copy_(ensemble.linears[-1].bias[k, 0])
+        head.weight.copy_(ensemble.linears[-1].weight[k])
+        head.bias.copy_(ensemble.linears[-1].bias[k, :, 0])
     return nn.Sequential(*layers, head)
 
 
 def test_each_model_computes_what_the_seed_classifier_computes():
     ensemble = make_ensemble(3, dropout=0.0)
-    x = torch.randn(32, 3, 8)  # one batch per model
+    x = torch.randn(3, 8, 32)  # one batch per model, (K, F, B)
     references = [seed_classifier(ensemble, k) for k in range(3)]
     ensemble.train()
     out = ensemble(x)
     for k, ref in enumerate(references):
         ref.train()
-        torch.testing.assert_close(out[:, k], ref(x[:, k]))
+        torch.testing.assert_close(out[k].T, ref(x[k].T))
         # each model's BatchNorm keeps its own running statistics, updated from its own batch
         for norm, ref_bn in zip(ensemble.norms, [m for m in ref if isinstance(m, nn.BatchNorm1d)]):
             torch.testing.assert_close(norm.running_mean[k], ref_bn.running_mean)
@@ -47,7 +47,7 @@ def test_each_model_computes_what_the_seed_classifier_computes():
     out = ensemble(shared)
     for k, ref in enumerate(references):
         ref.eval()
-        torch.testing.assert_close(out[:, k], ref(shared))
+        torch.testing.assert_close(out[k].T, ref(shared))
 
 
 def test_a_model_trains_the_same_whatever_its_neighbours_are(small_splits):
@@ -80,10 +80,10 @@ def test_models_start_different_and_predict_differently_after_training(small_spl
 @pytest.mark.parametrize("p", [0.3, 0.5])
 def test_dropout_masks_drop_each_unit_with_probability_p(p):
     masks = draw_keep_masks(2000, 4, [16, 8], p, runtime.generator(CPU, 0))
-    for mask, width in zip(masks, [64, 32]):
-        assert mask.shape == (2000, width)
+    for mask, width in zip(masks, [16, 8]):
+        assert mask.shape == (4, width, 2000)
         assert mask.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
-        dropped = (mask == 0).float().mean(dim=0)  # per unit: every position in the bit pattern counts
+        dropped = (mask == 0).float().mean(dim=2)  # per unit: every position in the bit pattern counts
         assert dropped.min() > p - 0.05 and dropped.max() < p + 0.05
 
 
