@@ -41,7 +41,7 @@ def per_model_metrics(preds):
 
 
 def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, challenge=True):
-    """Rows (one per seed) for one configuration, given its Predictions on all models.
+    """Rows (one per model of the first ``n_seeds``) for one configuration, given its Predictions on all models.
 
     ``challenge=False`` leaves the challenge scores empty (for the retrained models themselves).
     """
