@@ -31,8 +31,11 @@ def _accuracy_long(rows):
                      var_name="split", value_name="accuracy").replace({"split": ACCURACIES})
 
 
-def method_sweeps(results, operating):
-    """Section 6: accuracy over each method's sweep, and the parameter distance at each operating point."""
+def method_sweeps(results, chosen):
+    """Section 6: accuracy over each method's sweep, and the parameter distance at each operating point.
+
+    ``chosen``: the rows of each method's operating point, as :func:`nbutils.tables.summary_rows` picks them.
+    """
     methods = [m for m in METHODS if m in set(results["method"])]
     fig, axes = plt.subplots(2, 3, figsize=(18, 10), squeeze=False)
     fig.suptitle("Noise-based unlearning methods", fontsize=16)
@@ -49,7 +52,7 @@ def method_sweeps(results, operating):
         ax.grid(alpha=0.3)
     ax = axes.flat[len(methods)] if len(methods) < 6 else None
     if ax is not None and methods:
-        chosen = results[[operating.get(m) == s for m, s in zip(results["method"], results["setting"])]]
+        chosen = chosen[chosen["method"].isin(METHODS)]
         sns.barplot(chosen.assign(who=[f"{label(m)}\n{s}" for m, s in zip(chosen["method"], chosen["setting"])]),
                     x="who", y="param_dist", errorbar="sd", ax=ax)
         ax.set(title="Parameter distance from the original, at each operating point", xlabel="", ylabel="L2 distance")

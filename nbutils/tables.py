@@ -1,4 +1,4 @@
-"""Tables a reader sees, built from the tidy results (one row per method, setting and seed)."""
+"""Tables a reader sees, built from the tidy results (one row per method, setting and model)."""
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ def _fmt(mean, std, digits):
 
 
 def aggregate(rows):
-    """Mean and standard deviation over seeds of each configuration, in the order the rows came."""
+    """Mean and standard deviation over models of each configuration, in the order the rows came."""
     keys = ["method", "setting"]
     order = rows[keys].drop_duplicates()
     columns = [c for c in PER_MODEL + PER_SETTING + ["ms_per_model"] if c in rows]
@@ -70,10 +70,10 @@ def summary_rows(results):
     return results[keep]
 
 
-def summary(results):
-    """The summary table: reference rows, then each method at its operating point, with cost."""
-    rows = summary_rows(results).copy()
-    retrain_seconds = results.loc[results["method"] == "retrain", "seconds_per_model"].iloc[0]
+def summary(chosen):
+    """The summary table of :func:`summary_rows`: reference rows, then each method at its operating point, with cost."""
+    rows = chosen.copy()
+    retrain_seconds = rows.loc[rows["method"] == "retrain", "seconds_per_model"].iloc[0]
     rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
     rows["ms_per_model"] = 1000 * rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
@@ -84,8 +84,8 @@ def summary(results):
     return table
 
 
-def findings(results, params):
-    """Section 10 as markdown: every figure in it is read from this run's results."""
+def findings(results, chosen, params):
+    """Section 10 as markdown: every figure in it is read from this run's results and operating points."""
     stats = aggregate(results)
     mean = stats.xs("mean", axis=1, level=1)
     std = stats.xs("std", axis=1, level=1)
@@ -133,7 +133,8 @@ def findings(results, params):
         f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model and setting, against "
         f"{retrain_ms:.0f} ms to retrain a model: {retrain_ms / ms.max():,.0f}× to {retrain_ms / ms.min():,.0f}× faster.")
     out.append("- **Operating points** (best challenge score, ties by Avg. Gap):")
-    for method, setting in operating_points(results).items():
+    points = chosen.loc[chosen["method"].isin(METHODS), ["method", "setting"]].drop_duplicates()
+    for method, setting in points.itertuples(index=False):
         m = mean.loc[(method, setting)]
         out.append(f"    - {label(method)} ({setting}): forget {m.forget_acc:.1f} %, test {m.test_acc:.1f} %, "
                    f"Avg. Gap {m.avg_gap:.2f}, challenge score {m.challenge_score:.3f}.")
