@@ -157,6 +157,7 @@ def _value_problems(p, methods):
         need(all(math.isfinite(s) and s >= 0 for s in sigmas),
              f"layerwise_strategies[{strategy!r}]: noise levels must be finite and non-negative, got {sigmas}")
 
+    problems += name_problems(p["run_name"])
     for m in p["methods"]:
         if m not in methods:
             problems.append(f"methods: unknown method {m!r}{_suggest(m, methods)}; choose from {methods}")
@@ -165,6 +166,14 @@ def _value_problems(p, methods):
     elif p["device"] == "cuda" and not _cuda_available():
         problems.append("device: 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
     return problems
+
+
+def name_problems(name, what="run_name"):
+    """Sentences if ``name`` is not a single folder name: empty, absolute, ``..`` or a path separator."""
+    if name and name not in (".", "..") and "/" not in name and "\\" not in name and ".." not in name:
+        return []
+    return [f"{what}: {name!r} is not a valid run name; use one folder name, such as 'my-run' "
+            "(no '/', '\\' or '..', not empty): the run is written to reports/<name>/"]
 
 
 def _cuda_available():

@@ -1,9 +1,10 @@
-"""A run's files: results.csv and metrics.json in reports/<run_name>/, each written whole or not at all."""
+"""A run's files in <reports_dir>/<run_name>/ (reports/ by default), each written whole or not at all."""
 
 import json
 import os
+from pathlib import Path
 
-from nbutils import REPORTS
+from nbutils import REPORTS, ROOT
 
 
 def write_atomically(path, text):
@@ -13,9 +14,14 @@ def write_atomically(path, text):
     os.replace(tmp, path)
 
 
+def run_folder(run_params):
+    """The folder a run writes to: <reports_dir>/<run_name>; reports_dir defaults to reports/, is relative to the project."""
+    return (ROOT / run_params["reports_dir"] if run_params["reports_dir"] else REPORTS) / run_params["run_name"]
+
+
 def save_results(results, summary, run_params, environment, seconds):
-    """Write results.csv and metrics.json into reports/<run_name>/; returns that folder."""
-    out = REPORTS / run_params["run_name"]
+    """Write results.csv and metrics.json into the run's folder; returns that folder."""
+    out = run_folder(run_params)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.csv", results.to_csv(index=False, float_format="%.6g"))
     metrics = {

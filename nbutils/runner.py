@@ -7,8 +7,8 @@ import papermill
 from jupyter_client.kernelspec import find_kernel_specs
 from nbconvert import HTMLExporter
 
-from nbutils import KERNEL, NOTEBOOK, REPORTS, params
-from nbutils.results import write_atomically
+from nbutils import KERNEL, NOTEBOOK, params
+from nbutils.results import run_folder, write_atomically
 
 
 def render_html(notebook_path, html_path):
@@ -22,20 +22,24 @@ def render_html(notebook_path, html_path):
     write_atomically(Path(html_path), body)
 
 
-def run(files=(), overrides=None, name="default", *, kernel=KERNEL, cell_timeout=1800, progress=True, notebook=NOTEBOOK):
-    """Validate the layered parameters, execute the notebook into reports/<name>/, render its HTML.
+def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KERNEL, cell_timeout=1800, progress=True,
+        notebook=NOTEBOOK):
+    """Validate the layered parameters, execute the notebook into <reports_dir>/<name>/, render its HTML.
 
+    ``reports_dir`` defaults to the project's reports/; ``name`` must be one folder name.
     Bad parameters raise ParameterError before anything runs. A failing cell
     raises papermill's PapermillExecutionError; the executed notebook, error
     included, stays in reports/<name>/ and no HTML is written.
     """
     given = params.load(files, overrides)
     given["run_name"] = name
-    params.validate(given, notebook)
+    if reports_dir is not None:
+        given["reports_dir"] = str(Path(reports_dir).resolve())
+    validated = params.validate(given, notebook)
     if kernel not in find_kernel_specs():
         raise RuntimeError(f"no Jupyter kernel named {kernel!r}; run `make setup` (or "
                            f"`python -m ipykernel install --sys-prefix --name {kernel}`) first")
-    out = REPORTS / name
+    out = run_folder(validated)
     out.mkdir(parents=True, exist_ok=True)
     html = out / "unlearning.html"
     html.unlink(missing_ok=True)  # a failed run must not leave an older, complete-looking report

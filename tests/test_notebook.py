@@ -100,6 +100,14 @@ def test_cli_refuses_bad_parameters_before_running():
     assert not (REPORTS / name).exists()
 
 
+def test_cli_refuses_a_name_outside_reports_before_running(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nbutils", "run", "-f", str(SMOKE[1]), "--name", "../../outside"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "is not a valid run name" in done.stderr
+    assert not (REPORTS.parent.parent / "outside").exists()
+
+
 def test_a_failed_run_keeps_its_notebook_and_writes_no_html(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("boom")'))

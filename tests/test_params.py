@@ -105,3 +105,12 @@ def test_defaults_match_what_papermill_reads_from_the_notebook():
 
     spec = papermill.inspect_notebook(str(params.NOTEBOOK))
     assert params.defaults() == {name: ast.literal_eval(p["default"]) for name, p in spec.items()}
+
+
+@pytest.mark.parametrize("name", ["", "..", "../../outside", "a/b", "a\\b", "/tmp/abs", "x..y"])
+def test_a_run_name_must_be_one_folder_under_reports(name):
+    check({"run_name": name}, "is not a valid run name", "one folder name")
+
+
+def test_a_plain_run_name_is_accepted():
+    assert params.validate({"run_name": "my-run_2.1"})["run_name"] == "my-run_2.1"
