@@ -1,28 +1,38 @@
-"""The NeurIPS 2023 Machine Unlearning challenge's score.
+"""The NeurIPS 2023 Machine Unlearning challenge's score, as the published code computes it.
 
 Reference: Triantafillou et al., "Are we making progress in unlearning? Findings
 from the first NeurIPS unlearning competition" (2024), and the published
-evaluation code, ``metric.py`` and ``main.py`` of github.com/google-deepmind/unlearning_evaluation.
+evaluation code, ``metric.py`` of github.com/google-deepmind/unlearning_evaluation.
 
 For each forget example, N unlearned and N retrained models each give a
-logit-scaled confidence. Threshold tests try to tell the two N-samples apart;
-their false positive and false negative rates give an (epsilon, delta)
-estimate, epsilon is bucketed into points (1, 1/2, 1/4, ... per half unit), and
-the forget score is the mean over examples. The final score multiplies it by
-the unlearned models' retain and test accuracy relative to the retrained ones.
+logit-scaled confidence. Threshold tests try to tell the two N-samples apart:
+a single threshold on ``linspace(min, max, ceil(range * 100))`` of the pooled
+samples, and a double threshold (an interval around the peakier sample) whose
+right end runs over a grid 0.01 apart and whose left end over a window of 2 on
+each side of ``right - width``, 400 points per right end. Each test's false
+positive and negative rates give an (epsilon, delta = 1e-5) estimate; epsilon
+is the largest over the tests, bucketed into points (1, 1/2, 1/4, ... per half
+unit up to ceil(log(N - 1))), and the forget score is the mean over examples.
+The final score multiplies it by the unlearned models' retain and test accuracy
+relative to the retrained ones.
 
-The published code evaluates both test families on grids of thresholds spaced
-0.01 apart. We enumerate instead every distinct set of samples that those
-threshold families can select (a top-k set for the single threshold; a run of
-consecutive sorted samples, within the published window, for the double one),
-in a fraction of the time. That is the grid's maximum whenever no two samples
-lie within 0.01 of each other; where some do, the grid cannot split them and
-our epsilon can be higher (a stricter score).
+We reproduce the published arithmetic (rates as float32 means over models, the
+epsilon formula in float32, its grids bit for bit) without scanning every
+threshold: a test's rates change only where a threshold crosses a sample, so
+for each grid we evaluate only the first grid point past each sample (and the
+grid's first point), found by a sorted search on the published grid. That is
+the same maximum at about 2N + 1 tests per right threshold instead of 400.
+``tests/challenge_reference.py`` is a loop-based port of the published code
+that this module matches to 1e-6.
+
+Two departures from the released ``metric.py``, which does not run as
+released: its ``assert thr_eps`` raises on any array of more than one element
+(we reproduce its arithmetic, not the crash), and where every test is discarded
+(which it would assert against) the example gets epsilon 0.
 
 Protocol, as this project's issue specifies it: N originals trained with
 different seeds, each unlearned once, against N retrained models. The
-competition instead unlearned one original model N times; there a method whose
-noise barely moves the weights yields a near point mass and the epsilon cap.
+competition instead unlearned one original model N times.
 """
 
 import math
@@ -32,65 +42,132 @@ import torch
 
 DELTA = 1e-5
 EPSILON_CAP = 50.0
+THRESHOLDS_PER_UNIT = 100
 WINDOW = 2.0  # the published code's "buffer" around the double threshold
+N_LEFT = int(math.ceil(2 * WINDOW * THRESHOLDS_PER_UNIT))  # left thresholds per right threshold
 BUCKET = 0.5
+CHUNK = 64  # examples per vectorised block of the double-threshold search
 
 
 def logit_scaled_confidence(logits, y):
-    """log p_y - log(1 - p_y) for every model and row, shape (K, n), computed from logits stably."""
-    z = torch.from_numpy(logits)
-    true = z.gather(-1, torch.from_numpy(y)[None, :, None].expand(len(z), -1, 1))[..., 0]
-    others = z.scatter(-1, torch.from_numpy(y)[None, :, None].expand(len(z), -1, 1), -math.inf).logsumexp(-1)
-    return (true - others).numpy()
+    """log p_y - log(1 - p_y) for every model and row, shape (K, n), as the published code computes it.
+
+    The model's float32 logits are shifted by their maximum and exponentiated in float32, then normalised in
+    float64; both probabilities get 1e-45 added before the log, which caps the confidence near +-103.6.
+    """
+    z = logits.astype(np.float32)
+    probs = np.exp(z - z.max(axis=-1, keepdims=True)).astype(np.float64)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    correct = np.take_along_axis(probs, y[None, :, None], axis=-1)[..., 0]
+    np.put_along_axis(probs, np.broadcast_to(y[None, :, None], (*probs.shape[:2], 1)), 0.0, axis=-1)
+    return np.log(correct + 1e-45) - np.log(probs.sum(axis=-1) + 1e-45)
 
 
 def _test_epsilons(tp, fp, n):
-    """Epsilon of each threshold test from its counts; inf for a perfect test, nan where the code discards it."""
-    fpr, fnr = fp / n, (n - tp) / n
+    """Each test's epsilon from its counts, in the published float32 arithmetic: inf if perfect, nan if discarded."""
+    n32 = np.float32(n)
+    tpr, fnr = tp.astype(np.float32) / n32, (n - tp).astype(np.float32) / n32
+    fpr, tnr = fp.astype(np.float32) / n32, (n - fp).astype(np.float32) / n32
     with np.errstate(divide="ignore", invalid="ignore"):
-        eps = np.fmax(np.log(1 - DELTA - fpr) - np.log(fnr), np.log(1 - DELTA - fnr) - np.log(fpr))
-    eps = np.clip(eps, 0, None)
-    return np.where((fpr == 0) & (fnr == 0), np.inf, np.where(fpr * fnr == 0, np.nan, eps))
+        eps = np.clip(np.fmax(np.log(np.float32(1 - DELTA) - fpr) - np.log(fnr),
+                              np.log(np.float32(1 - DELTA) - fnr) - np.log(fpr)), 0, None)
+    perfect = (fpr + fnr == 0) & (tpr + tnr == 2)
+    return np.where(perfect, np.inf, np.where(fpr * fnr == 0, np.nan, eps))
+
+
+def _best(tp, fp, n, valid):
+    """The largest epsilon over the valid, non-discarded tests of each example (first axis); -inf if none."""
+    counts = np.arange(n + 1)
+    table = _test_epsilons(counts[:, None], counts[None, :], n)  # every (tp, fp) a test can have
+    table = np.where(np.isnan(table), -np.inf, table).ravel()
+    eps = np.where(valid, table[tp * (n + 1) + fp], -np.inf)
+    return eps.reshape(len(eps), -1).max(axis=1)
 
 
 def _single_threshold(pos, neg):
-    """Tests "confidence >= t means positive": every top-k set of the pooled samples. (E, 2N)."""
-    n = pos.shape[1]
-    pooled = np.concatenate([pos, neg], axis=1)
-    is_pos = np.concatenate([np.ones_like(pos), np.zeros_like(neg)], axis=1)
-    order = np.argsort(-pooled, axis=1, kind="stable")
-    z = np.take_along_axis(pooled, order, axis=1)
-    tp = np.cumsum(np.take_along_axis(is_pos, order, axis=1), axis=1)
-    fp = np.arange(1, 2 * n + 1) - tp
-    splits_a_tie = np.concatenate([z[:, :-1] == z[:, 1:], np.zeros((len(z), 1), bool)], axis=1)
-    return np.where(splits_a_tie, np.nan, _test_epsilons(tp, fp, n))
+    """Best epsilon of "confidence >= t means positive", t on torch.linspace(min, max, ceil(range * 100))."""
+    n_examples, n = pos.shape
+    samples = np.concatenate([pos, neg], axis=1)
+    first_above = np.empty((n_examples, 2 * n), dtype=np.int64)  # index of the first threshold above each sample
+    n_thresholds = np.empty(n_examples, dtype=np.int64)
+    for i, row in enumerate(samples):
+        lo, hi = torch.tensor(row.min(), dtype=torch.float64), torch.tensor(row.max(), dtype=torch.float64)
+        grid = torch.linspace(lo, hi, int(torch.ceil((hi - lo) * THRESHOLDS_PER_UNIT))).numpy()
+        first_above[i], n_thresholds[i] = np.searchsorted(grid, row, side="right"), len(grid)
+    # The rates change only past a sample: the grid's first point and the first point past each sample cover them.
+    candidates = np.concatenate([np.zeros((n_examples, 1), dtype=np.int64), first_above], axis=1)
+    # A sample is >= threshold g exactly when the first threshold above it comes after g.
+    at_or_above = first_above[:, None, :] > candidates[:, :, None]
+    tp, fp = at_or_above[..., :n].sum(-1), at_or_above[..., n:].sum(-1)
+    return _best(tp, fp, n, candidates < n_thresholds[:, None])
+
+
+def _left_grid_value(index, start, step, stop):
+    """np.linspace(start, stop, N_LEFT)[index], computed as numpy computes it."""
+    return np.where(index == N_LEFT - 1, stop, index * step + start)
+
+
+def _off_by_one(index, z, start, step, stop):
+    """+1 where left grid point ``index`` is not above z, -1 where the point before it already is, else 0."""
+    up = (index < N_LEFT) & (_left_grid_value(np.minimum(index, N_LEFT - 1), start, step, stop) <= z)
+    down = (index > 0) & (_left_grid_value(index - 1, start, step, stop) > z)
+    return up.astype(np.int64) - down
+
+
+def _first_left_above(z, start, step, stop):
+    """For samples z (..., 2N) and left grids (..., 1): the index of the first grid point above each sample."""
+    z, start, step, stop = np.broadcast_arrays(z, start, step, stop)
+    position = (z - start) / step
+    index = np.clip(np.floor(position) + 1, 0, N_LEFT).astype(np.int64)
+    # The estimate can be off by one only where a sample lies within rounding of a grid point (the last one
+    # included, which np.linspace sets to ``stop``): check those against the exact grid values.
+    at = np.nonzero(np.abs(position - np.rint(position)) < 1e-6)
+    for _ in range(4):
+        fix = _off_by_one(index[at], z[at], start[at], step[at], stop[at])
+        if not fix.any():
+            return index
+        index[at] += fix
+        at = tuple(a[fix != 0] for a in at)
+    raise AssertionError("grid search did not converge")
 
 
 def _double_threshold(pos, neg):
-    """Tests "l <= confidence <= r means the peakier sample", l and r in the published windows. (E, N(2N + 1))."""
+    """Best epsilon of "l <= confidence <= r means the peakier sample", on the published grids of l and r."""
     n = pos.shape[1]
-    swap = np.ptp(pos, axis=1) >= np.ptp(neg, axis=1)
-    peaky = np.where(swap[:, None], neg, pos)
-    other = np.where(swap[:, None], pos, neg)
-    width = np.ptp(peaky, axis=1)[:, None]
-    top = peaky.max(axis=1)[:, None]  # right thresholds span top - WINDOW .. top + WINDOW
+    pos_width, neg_width = np.ptp(pos, axis=1), np.ptp(neg, axis=1)
+    swap = pos_width >= neg_width  # the published code calls the peakier sample positive
+    peaky, other = np.where(swap[:, None], neg, pos), np.where(swap[:, None], pos, neg)
+    width = np.where(pos_width > neg_width, neg_width, pos_width)
+    lo, hi = peaky.min(axis=1) + width - WINDOW, peaky.max(axis=1) + WINDOW
+    rights = [np.linspace(a, b, num=int(np.ceil((b - a) * THRESHOLDS_PER_UNIT))) for a, b in zip(lo, hi)]
+    n_rights = max(len(r) for r in rights)
+    right = np.stack([np.pad(r, (0, n_rights - len(r)), constant_values=np.nan) for r in rights])  # (E, R)
+    right_valid = ~np.isnan(right)
 
     pooled = np.concatenate([peaky, other], axis=1)
     order = np.argsort(pooled, axis=1, kind="stable")
-    z = np.take_along_axis(pooled, order, axis=1)
-    is_peaky = (order < n).astype(float)
-    before = np.concatenate([np.zeros((len(z), 1)), np.cumsum(is_peaky, axis=1)], axis=1)
-    inf = np.full((len(z), 1), np.inf)
-    z_prev, z_next = np.concatenate([-inf, z], axis=1), np.concatenate([z, inf], axis=1)
+    z = np.take_along_axis(pooled, order, axis=1)  # (E, 2N) sorted
+    peaky_before = np.concatenate([np.zeros((len(z), 1), np.int64), np.cumsum(order < n, axis=1)], axis=1)
 
-    a, b = np.triu_indices(2 * n)  # the run z[a..b], a <= b
-    tp = before[:, b + 1] - before[:, a]
-    fp = (b - a + 1) - tp
-    # r in [z_b, z_{b+1}], l in (z_{a-1}, z_a], r - width - WINDOW <= l <= r - width + WINDOW
-    lo = np.maximum(np.maximum(z[:, b], top - WINDOW), z_prev[:, a] + width - WINDOW)
-    hi = np.minimum(np.minimum(z_next[:, b + 1], top + WINDOW), z[:, a] + width + WINDOW)
-    selectable = (lo <= hi) & (z_prev[:, a] < z[:, a]) & (z[:, b] < z_next[:, b + 1])  # no tie split
-    return np.where(selectable, _test_epsilons(tp, fp, n), np.nan)
+    start = (right - width[:, None] - WINDOW)[..., None]  # (E, R, 1): each right threshold's left grid
+    stop = (right - width[:, None] + WINDOW)[..., None]
+    step = (stop - start) / (N_LEFT - 1)
+    first_above = _first_left_above(np.nan_to_num(z[:, None, :]), np.nan_to_num(start), np.nan_to_num(step, nan=1.0),
+                                    np.nan_to_num(stop))  # (E, R, 2N), non-decreasing along the samples
+    candidates = np.concatenate([np.zeros_like(first_above[..., :1]), first_above], axis=-1)  # (E, R, 2N + 1)
+    # samples below a candidate left threshold: those whose first grid point above is not after it
+    below = torch.searchsorted(torch.from_numpy(first_above), torch.from_numpy(candidates), right=True).numpy()
+    at_most_right = torch.searchsorted(torch.from_numpy(z), torch.from_numpy(np.nan_to_num(right)), right=True).numpy()
+
+    def counts(index):  # (peaky, other) among the first ``index`` sorted samples
+        p = np.take_along_axis(peaky_before, index.reshape(len(z), -1), axis=1).reshape(index.shape)
+        return p, index - p
+
+    below_p, below_o = counts(below)
+    upto_p, upto_o = counts(at_most_right)
+    tp = np.maximum(upto_p[..., None] - below_p, 0)
+    fp = np.maximum(upto_o[..., None] - below_o, 0)
+    return _best(tp, fp, n, right_valid[..., None] & (candidates < N_LEFT))
 
 
 def example_epsilons(unlearned, retrained):
@@ -102,13 +179,15 @@ def example_epsilons(unlearned, retrained):
     retrain_positive = (np.median(r, axis=1) > np.median(u, axis=1))[:, None]
     pos, neg = np.where(retrain_positive, r, u), np.where(retrain_positive, u, r)
 
-    eps = np.concatenate([_single_threshold(pos, neg), _double_threshold(pos, neg)], axis=1)
-    eps = np.where(np.isnan(eps), -np.inf, eps).max(axis=1)
-    eps = np.where(np.isneginf(eps), 0.0, eps)  # no usable test: nothing tells them apart
+    best = np.full(len(pos), -np.inf)
+    for block in range(0, len(pos), CHUNK):
+        part = slice(block, block + CHUNK)
+        best[part] = np.maximum(_single_threshold(pos[part], neg[part]), _double_threshold(pos[part], neg[part]))
+    eps = np.where(np.isneginf(best), 0.0, best)  # every test discarded: nothing tells them apart
 
-    ranges = np.sort(np.stack([np.ptp(pos, axis=1), np.ptp(neg, axis=1)]), axis=0)
+    widths = np.sort(np.stack([np.ptp(pos, axis=1), np.ptp(neg, axis=1)]), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        too_peaky = ranges[0] / ranges[1] < 0.01  # one sample is (nearly) a point mass
+        too_peaky = widths[0] / widths[1] < 0.01  # one sample is (nearly) a point mass
     return np.clip(np.where(too_peaky, EPSILON_CAP, eps), 0, EPSILON_CAP)
 
 

@@ -1,47 +1,53 @@
-import math
-
 import numpy as np
 import pytest
 
-from nbutils.challenge import _test_epsilons, epsilon_points, example_epsilons, forget_score, logit_scaled_confidence
+import challenge_reference as reference
+from nbutils.challenge import epsilon_points, example_epsilons, forget_score, logit_scaled_confidence
 
 
-def grid_epsilon(pos, neg):
-    """One example's epsilon on the published code's threshold grids (0.01 apart), written out plainly."""
-    n_models = len(pos)
+def sample_pairs(n, examples=3, seed=0):
+    """(unlearned, retrained) confidences, shape (n, examples), for each kind of pair the estimator meets."""
+    rng = np.random.default_rng(seed)
 
-    def epsilons(tpr, fpr):  # the per-test formula is shared; the thresholds are what this checks
-        return _test_epsilons(np.round(tpr * n_models), np.round(fpr * n_models), n_models).ravel()
+    def normal(loc=0.0, scale=1.0):
+        return rng.normal(loc, scale, size=(n, examples))
 
-    lo, hi = min(pos.min(), neg.min()), max(pos.max(), neg.max())
-    t = np.linspace(lo, hi, int(np.ceil((hi - lo) * 100)))
-    single = epsilons((pos[:, None] >= t).mean(0), (neg[:, None] >= t).mean(0))
-
-    p, n = (neg, pos) if np.ptp(pos) >= np.ptp(neg) else (pos, neg)
-    width = np.ptp(p)
-    lo, hi = p.min() + width - 2, p.max() + 2
-    right = np.linspace(lo, hi, int(np.ceil((hi - lo) * 100)))[:, None]
-    left = right - width + np.linspace(-2, 2, 400)[None, :]
-
-    def inside(c):
-        return ((left[None] <= c[:, None, None]) & (c[:, None, None] <= right[None])).mean(0)
-
-    double = epsilons(inside(p), inside(n))
-    return min(np.nanmax(np.r_[single, double]), 50.0)
+    same = normal()
+    return {
+        "one distribution": (normal(), normal()),
+        "shifted": (normal(), normal(0.7)),
+        "peaky inside wide": (normal(scale=0.2), normal(scale=4.0)),
+        "closer than 0.01": (normal(scale=0.004), normal(0.002, 0.004)),
+        "tied": (np.round(normal(), 1), np.round(normal(), 1)),
+        "on a 0.01 lattice": (np.round(normal(), 2), np.round(normal(0.3), 2)),
+        "near point mass": (1 + 1e-4 * normal(), normal()),
+        "disjoint": (normal(), normal(20.0)),
+        "identical": (same, same.copy()),
+    }
 
 
-def test_fast_epsilons_match_the_published_threshold_grids():
-    rng = np.random.default_rng(0)
-    n, examples = 10, 8
-    # shifted samples (the single threshold wins) and a peaky sample inside a wide one (only the double can)
-    spread = np.r_[rng.uniform(0.5, 1.5, 4), [0.2, 0.3, 0.5, 0.1]]
-    unlearned = rng.normal(size=(n, examples)) * spread + np.r_[rng.uniform(-1, 1, 4), [0, 1, -1, 3]]
-    retrained = rng.normal(size=(n, examples)) * np.r_[[1] * 4, [3, 4, 5, 6]]
-    fast = example_epsilons(unlearned, retrained)
-    for i in range(examples):
-        u, r = unlearned[:, i], retrained[:, i]
-        pos, neg = (r, u) if np.median(r) > np.median(u) else (u, r)
-        assert fast[i] == pytest.approx(grid_epsilon(pos, neg), abs=0.02), i
+@pytest.mark.parametrize("n", [16, 32])
+def test_epsilons_match_a_port_of_the_published_code(n):
+    for kind, (unlearned, retrained) in sample_pairs(n, seed=n).items():
+        np.testing.assert_allclose(example_epsilons(unlearned, retrained), reference.epsilons(unlearned, retrained),
+                                   rtol=0, atol=1e-6, err_msg=kind)
+        assert forget_score(unlearned, retrained) == pytest.approx(reference.forget_score(unlearned, retrained),
+                                                                   abs=1e-12), kind
+
+
+def test_confidences_match_the_published_formula():
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(3, 50, 4)) * 20).astype(np.float32).astype(np.float64)  # some beyond float range
+    y = rng.integers(0, 4, 50)
+    for model in range(3):
+        z = logits[model].astype(np.float32)
+        z -= z.max(axis=1, keepdims=True)
+        probs = np.array(np.exp(z), dtype=np.float64)
+        probs /= probs.sum(axis=1, keepdims=True)
+        correct = probs[np.arange(50), y]
+        probs[np.arange(50), y] = 0
+        expected = np.log(correct + 1e-45) - np.log(probs.sum(axis=1) + 1e-45)
+        np.testing.assert_array_equal(logit_scaled_confidence(logits, y)[model], expected)
 
 
 def test_forget_score_orders_known_cases():
@@ -80,4 +86,4 @@ def test_logit_scaled_confidence_is_log_odds_of_the_true_class():
     y = rng.integers(0, 3, 10)
     p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     p_y = p[:, np.arange(10), y]
-    np.testing.assert_allclose(logit_scaled_confidence(logits, y), np.log(p_y) - np.log(1 - p_y), rtol=1e-9)
+    np.testing.assert_allclose(logit_scaled_confidence(logits, y), np.log(p_y) - np.log(1 - p_y), rtol=1e-6, atol=1e-6)
