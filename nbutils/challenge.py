@@ -36,6 +36,7 @@ competition instead unlearned one original model N times.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -208,16 +209,35 @@ def epsilon_points(eps, n_models):
     return np.where(bucket < n_buckets, 0.5**bucket, 0.0)
 
 
+@dataclass(frozen=True)
+class ChallengeScore:
+    """The challenge's figures for one configuration, with what they are computed from."""
+
+    epsilons: np.ndarray  # (n forget rows,)
+    points: np.ndarray  # (n forget rows,)
+    accuracies: dict  # {"retain"/"test": ((N,) unlearned, (N,) retrained)}, each model's accuracy in [0, 1]
+
+    @property
+    def forget_score(self):
+        return float(self.points.mean())
+
+    @property
+    def score(self):
+        """The forget score times the retain and test accuracy ratios of unlearned to retrained models."""
+        ratio = 1.0
+        for unlearned, retrained in self.accuracies.values():
+            ratio *= unlearned.mean() / retrained.mean()
+        return self.forget_score * ratio
+
+
 def challenge_score(unlearned_preds, retrained_preds):
-    """(forget score, final score) of N unlearned models against N retrained ones, from their Predictions."""
+    """The challenge score of N unlearned models against N retrained ones, from their Predictions."""
     conf_u = logit_scaled_confidence(unlearned_preds.forget, unlearned_preds.y_forget)
     conf_r = logit_scaled_confidence(retrained_preds.forget, retrained_preds.y_forget)
-    forget = forget_score(conf_u, conf_r)
+    eps = example_epsilons(conf_u, conf_r)
 
-    def ratio(split):
-        y = getattr(unlearned_preds, f"y_{split}")
-        acc_u = (getattr(unlearned_preds, split).argmax(-1) == y).mean()
-        acc_r = (getattr(retrained_preds, split).argmax(-1) == y).mean()
-        return acc_u / acc_r
+    def accuracy(preds, split):
+        return (getattr(preds, split).argmax(-1) == getattr(preds, f"y_{split}")).mean(axis=-1)
 
-    return forget, forget * ratio("retain") * ratio("test")
+    return ChallengeScore(eps, epsilon_points(eps, len(conf_u)), {
+        split: (accuracy(unlearned_preds, split), accuracy(retrained_preds, split)) for split in ("retain", "test")})

@@ -1,8 +1,8 @@
 """One table row per model for every configuration: accuracy, distance, membership inference, gap to retrain.
 
 Per-model columns come from each of the first ``n_seeds`` models (column ``model``). Per-configuration
-columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on
-each of that configuration's rows.
+columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on each of that
+configuration's rows, with their 95 % bootstrap interval in ``<column>_lo`` and ``<column>_hi``.
 """
 
 import time
@@ -12,12 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nbutils import intervals
 from nbutils.challenge import challenge_score
+from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy
 from nbutils.metrics import accuracies, param_distance, predict
 from nbutils.unlearning import METHODS
 
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
+WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score"]
 
 
 @dataclass
@@ -32,7 +35,16 @@ class Reference:
 
     def __post_init__(self):
         self.original_acc = accuracies(self.original_preds.subset(slice(self.n_seeds)))
-        self.retrain_means = per_model_metrics(self.retrain_preds.subset(slice(self.n_seeds))).mean()
+        self.retrain_models = per_model_metrics(self.retrain_preds.subset(slice(self.n_seeds)))
+
+
+@dataclass
+class Scored:
+    """One configuration's results: its rows of results.csv, its per-example rows and its challenge draws."""
+
+    rows: pd.DataFrame
+    examples: pd.DataFrame
+    challenge_draws: np.ndarray  # (intervals.N_DRAWS,) bootstrap draws of the challenge score; empty without it
 
 
 def per_model_metrics(preds):
@@ -40,12 +52,13 @@ def per_model_metrics(preds):
     return pd.DataFrame({**accuracies(preds), **loss_attack(preds), "mia_efficacy": mia_efficacy(preds)})
 
 
-def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, challenge=True):
-    """Rows (one per model of the first ``n_seeds``) for one configuration, given its Predictions on all models.
+def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, target=False):
+    """Score one configuration from its Predictions on all models; returns a :class:`Scored`.
 
-    ``challenge=False`` leaves the challenge scores empty (for the retrained models themselves).
+    ``target=True`` marks the retrained models themselves: their gaps are 0 by definition, with no interval,
+    and they get no challenge score.
     """
-    k = reference.n_seeds
+    k, name = reference.n_seeds, f"{method}/{setting}"
     rows = per_model_metrics(preds.subset(slice(k)))
     rows.insert(0, "model", np.arange(k))  # index of the model in its ensemble
     rows.insert(0, "value", value)
@@ -55,26 +68,40 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     # The seed's quality score: forget-accuracy drop minus retain-accuracy drop, against the same original model.
     rows["seed_quality"] = (reference.original_acc["forget_acc"] - rows["forget_acc"]) - (
         reference.original_acc["retain_acc"] - rows["retain_acc"])
+    target_means = reference.retrain_models.mean()
     for gap, col in GAP_OF.items():
-        rows[gap] = abs(rows[col].mean() - reference.retrain_means[col])
+        rows[gap] = abs(rows[col].mean() - target_means[col])
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
-    n = reference.challenge_models
-    if n and challenge:
-        forget, final = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)))
-    else:
-        forget, final = np.nan, np.nan
-    rows["forget_score"], rows["challenge_score"] = forget, final
+    for col in WITH_INTERVAL:
+        rows[f"{col}_lo"] = rows[f"{col}_hi"] = np.nan
+    if not target:
+        draws = intervals.gap_draws(rows[list(GAP_OF.values())], reference.retrain_models[list(GAP_OF.values())], name)
+        draws = {gap: draws[col] for gap, col in GAP_OF.items()}
+        draws["avg_gap"] = np.mean(list(draws.values()), axis=0)
+        for col, d in draws.items():
+            rows[f"{col}_lo"], rows[f"{col}_hi"] = intervals.interval(d)
+
+    n, challenge, challenge_draws = reference.challenge_models, None, np.empty(0)
+    rows["forget_score"] = rows["challenge_score"] = np.nan
+    if n and not target:
+        challenge = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)))
+        rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
+        forget_draws, challenge_draws = intervals.challenge_draws(challenge, name)
+        rows["forget_score_lo"], rows["forget_score_hi"] = intervals.interval(forget_draws)
+        rows["challenge_score_lo"], rows["challenge_score_hi"] = intervals.interval(challenge_draws)
     rows["seconds_per_model"] = seconds_per_model
-    return rows
+    bounds = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]
+    rows = rows[[c for c in rows if c not in bounds] + bounds]
+    return Scored(rows, example_rows(method, setting, preds, challenge), challenge_draws)
 
 
-def sweep(name, params, reference, splits, generator):
-    """Apply one method at each of its settings to every original model and evaluate each result.
+def sweep(name, params, reference, splits, generator, row_ids=None):
+    """Apply one method at each of its settings to every original model and score each result.
 
-    Returns the rows of all settings, each with the method's seconds per model.
+    Returns one :class:`Scored` per setting, each with the method's seconds per model.
     """
     method = METHODS[name]
-    frames = []
+    scored = []
     for label, value in method.settings(params).items():
         start = time.perf_counter()
         model = method.apply(reference.original, value, generator, X_forget=splits.X_forget,
@@ -83,6 +110,11 @@ def sweep(name, params, reference, splits, generator):
             torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
         seconds = (time.perf_counter() - start) / model.n_models
         numeric = np.nan if isinstance(value, list) else value
-        frames.append(evaluate(name, label, numeric, predict(model, splits), reference, model=model,
+        scored.append(evaluate(name, label, numeric, predict(model, splits, row_ids), reference, model=model,
                                seconds_per_model=seconds))
-    return pd.concat(frames, ignore_index=True)
+    return scored
+
+
+def results_table(scored):
+    """results.csv: every configuration's rows."""
+    return pd.concat([s.rows for s in scored], ignore_index=True)

@@ -25,6 +25,11 @@ def loss_attack(preds, fprs=(0.01, 0.001)):
     return out
 
 
+def svc_retain_rows(preds):
+    """How many retain rows (the first ones) the MIA-efficacy attack fits on: as many as there are test rows."""
+    return min(len(preds.y_test), len(preds.y_retain))
+
+
 def mia_efficacy(preds):
     """SalUn's MIA-efficacy: the percentage of forget rows an attacker calls non-members.
 
@@ -33,7 +38,7 @@ def mia_efficacy(preds):
     many retain rows (members) as there are test rows (non-members), then applied
     to the forget rows. Returns a (K,) array in percent.
     """
-    n = min(len(preds.y_test), len(preds.y_retain))
+    n = svc_retain_rows(preds)
     member = np.exp(true_class_log_probs(preds.retain[:, :n], preds.y_retain[:n]))
     non_member = np.exp(true_class_log_probs(preds.test[:, :n], preds.y_test[:n]))
     forget = np.exp(true_class_log_probs(preds.forget, preds.y_forget))

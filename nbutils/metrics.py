@@ -7,9 +7,12 @@ import torch
 import torch.nn.functional as F
 
 
+PREDICT_ROWS = 8192  # rows per forward pass in evaluation
+
+
 @dataclass(frozen=True)
 class Predictions:
-    """Logits of every model on each split, as float64 numpy arrays of shape (K, n, C), with labels."""
+    """Logits of every model on each split, as float64 numpy arrays of shape (K, n, C), with labels and row ids."""
 
     retain: np.ndarray
     forget: np.ndarray
@@ -17,24 +20,30 @@ class Predictions:
     y_retain: np.ndarray
     y_forget: np.ndarray
     y_test: np.ndarray
+    row_ids: dict  # {split: each row's id in the original table}
 
     def subset(self, models):
         """The predictions of the models a slice selects."""
         return Predictions(self.retain[models], self.forget[models], self.test[models],
-                           self.y_retain, self.y_forget, self.y_test)
+                           self.y_retain, self.y_forget, self.y_test, self.row_ids)
 
 
 @torch.no_grad()
-def predict(model, splits):
-    """Evaluation-mode logits of every model on the retain, forget and test rows."""
+def predict(model, splits, row_ids=None):
+    """Evaluation-mode logits of every model on the retain, forget and test rows.
+
+    ``row_ids``: {split: each row's id in the original table}; positions within each split if not given.
+    """
     model.eval()
 
-    def logits(X):
-        return model(X).transpose(1, 2).double().cpu().numpy()  # (K, n, C)
+    def logits(X):  # (K, n, C), a bounded number of rows at a time: activations are (K, width, rows)
+        return np.concatenate([model(X[i:i + PREDICT_ROWS]).transpose(1, 2).double().cpu().numpy()
+                               for i in range(0, len(X), PREDICT_ROWS)], axis=1)
 
     return Predictions(
         logits(splits.X_retain), logits(splits.X_forget), logits(splits.X_test),
         splits.y_retain.cpu().numpy(), splits.y_forget.cpu().numpy(), splits.y_test.cpu().numpy(),
+        row_ids or {name: np.arange(n) for name, n in splits.sizes.items()},
     )
 
 

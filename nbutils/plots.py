@@ -31,11 +31,22 @@ def _accuracy_long(rows):
                      var_name="split", value_name="accuracy").replace({"split": ACCURACIES})
 
 
+def _retrain_reference_lines(ax, retrain):
+    """The retrained models' retain, forget and test accuracy: mean as a dashed line, ± one std as a band."""
+    for (col, split), color in zip(ACCURACIES.items(), sns.color_palette(n_colors=len(ACCURACIES))):
+        mean, std = retrain[col].mean(), retrain[col].std()
+        ax.axhline(mean, color=color, linestyle="--", linewidth=1, label=f"{split}, retrained")
+        if np.isfinite(std):
+            ax.axhspan(mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
+
+
 def method_sweeps(results, chosen):
-    """Section 6: accuracy over each method's sweep, and the parameter distance at each operating point.
+    """Section 6: accuracy over each method's sweep against the retrained models' (dashed, ± std band),
+    and the parameter distance at each operating point.
 
     ``chosen``: the rows of each method's operating point, as :func:`nbutils.tables.summary_rows` picks them.
     """
+    retrain = results[results["method"] == "retrain"]
     methods = [m for m in METHODS if m in set(results["method"])]
     fig, axes = plt.subplots(2, 3, figsize=(18, 10), squeeze=False)
     fig.suptitle("Noise-based unlearning methods", fontsize=16)
@@ -48,7 +59,9 @@ def method_sweeps(results, chosen):
         else:
             sns.lineplot(long, x="value", y="accuracy", hue="split", style="split", markers=True, errorbar="sd", ax=ax)
             ax.set_xscale("log")
+        _retrain_reference_lines(ax, retrain)
         ax.set(title=label(name), xlabel=METHODS[name].knob, ylabel="Accuracy (%)")
+        ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
     ax = axes.flat[len(methods)] if len(methods) < 6 else None
     if ax is not None and methods:
@@ -138,4 +151,22 @@ def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def epsilon_ecdf(examples, chosen):
+    """Section 9: the distribution over forget rows of the challenge's per-row epsilon, for each method's
+    operating point against the original models and the second retrained ensemble (the ceiling)."""
+    keys = set(zip(chosen["method"], chosen["setting"]))
+    rows = examples[(examples["split"] == "forget") & (examples["model"] == 0) & examples["epsilon"].notna()]
+    rows = rows[[(m, s) in keys for m, s in zip(rows["method"], rows["setting"])]]
+    names = {(m, s): f"{label(m)} ({s})" if s != "-" else label(m) for m, s in keys}
+    rows = rows.assign(configuration=[names[(m, s)] for m, s in zip(rows["method"], rows["setting"])])
+    order = [names[k] for k in [("original", "-"), ("retrain_2", "-")] if k in keys]
+    order += sorted(set(rows["configuration"]) - set(order))
+    fig, ax = plt.subplots(figsize=(10, 5))
+    sns.ecdfplot(rows, x="epsilon", hue="configuration", hue_order=order, ax=ax)
+    ax.set(xlabel="Per-row ε (the challenge caps it at 50)", ylabel="Share of forget rows at or below ε",
+           title="How distinguishable each forget row stays from retraining (left is better)", xscale="symlog")
+    ax.grid(alpha=0.3)
     return fig

@@ -19,11 +19,14 @@ def run_folder(run_params):
     return (ROOT / run_params["reports_dir"] if run_params["reports_dir"] else REPORTS) / run_params["run_name"]
 
 
-def save_results(results, summary, run_params, environment, seconds):
-    """Write results.csv and metrics.json into the run's folder; returns that folder."""
+def save_results(results, examples, summary, run_params, environment, seconds):
+    """Write results.csv, examples.parquet and metrics.json into the run's folder; returns that folder."""
     out = run_folder(run_params)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.csv", results.to_csv(index=False, float_format="%.6g"))
+    partial = out / ".examples.parquet.partial"
+    examples.to_parquet(partial, engine="pyarrow", index=False)
+    os.replace(partial, out / "examples.parquet")
     metrics = {
         "parameters": run_params,
         "seeds": {k: run_params[k] for k in ("data_seed", "train_seed", "noise_seed")},

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from nbutils import intervals
+from nbutils.evaluation import WITH_INTERVAL
 from nbutils.unlearning import METHODS
 
 REFERENCES = {"original": "Original model", "retrain": "Retrain from scratch",
@@ -18,36 +20,57 @@ LABELS = {
 PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
              "mia_efficacy", "seed_quality"]
 PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score",
-               "seconds_per_model"]
+               "seconds_per_model", "ms_per_model"]
 
 
 def label(method):
     return REFERENCES.get(method) or METHODS[method].label
 
 
-def _fmt(mean, std, digits):
+def _fmt(mean, spread, digits):
+    """"mean ± std" for a per-model column, "value [low, high]" for an interval, the value alone without spread."""
     if np.isnan(mean):
         return "–"
-    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if isinstance(spread, tuple):
+        low, high = spread
+        if np.isnan(low) or low == high:
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{mean:.{digits}f}" if np.isnan(spread) else f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
 def aggregate(rows):
-    """Mean and standard deviation over models of each configuration, in the order the rows came."""
+    """Mean and standard deviation over models of each configuration, in the order the rows came.
+
+    Per-configuration columns repeat on every row: their "mean" is the value, and their interval bounds
+    come along as the columns ``<column>_lo`` and ``<column>_hi``.
+    """
     keys = ["method", "setting"]
     order = rows[keys].drop_duplicates()
-    columns = [c for c in PER_MODEL + PER_SETTING + ["ms_per_model"] if c in rows]
+    bounds = [f"{c}_{end}" for c in WITH_INTERVAL for end in ("lo", "hi")]
+    columns = [c for c in PER_MODEL + PER_SETTING + bounds if c in rows]
     stats = rows.groupby(keys, sort=False)[columns].agg(["mean", "std"])
     return stats.loc[pd.MultiIndex.from_frame(order)]
 
 
 def display_table(rows, columns, digits=None):
-    """Configurations as rows and ``columns`` as "mean ± std" strings, with readable headers."""
+    """Configurations as rows and ``columns`` as strings, with readable headers.
+
+    Per-model columns read "mean ± std over models"; the gaps and challenge scores, computed once per
+    configuration, read "value [95 % bootstrap interval]".
+    """
     stats = aggregate(rows)
     digits = digits or {}
     out = pd.DataFrame(index=stats.index)
     for col in columns:
         d = digits.get(col, 4 if col in ("param_dist", "forget_score", "challenge_score", "mia_auc") else 2)
-        out[LABELS.get(col, col)] = [_fmt(m, s, d) for m, s in zip(stats[(col, "mean")], stats[(col, "std")])]
+        if col in WITH_INTERVAL:
+            spreads = list(zip(stats[(f"{col}_lo", "mean")], stats[(f"{col}_hi", "mean")]))
+        elif col in PER_SETTING:
+            spreads = [np.nan] * len(stats)
+        else:
+            spreads = stats[(col, "std")]
+        out[LABELS.get(col, col)] = [_fmt(m, s, d) for m, s in zip(stats[(col, "mean")], spreads)]
     out.index = [f"{label(m)} · {s}" if s != "-" else label(m) for m, s in out.index]
     return out
 
@@ -84,12 +107,39 @@ def summary(chosen):
     return table
 
 
-def findings(results, chosen, params):
-    """Section 10 as markdown: every figure in it is read from this run's results and operating points."""
+def _with_interval(mean, config, col, digits):
+    value, low, high = (mean.loc[config, c] for c in (col, f"{col}_lo", f"{col}_hi"))
+    return _fmt(value, (low, high), digits)
+
+
+def _challenge_finding(mean, methods, draws, n, name):
+    """The best challenge score, and whether the run can tell it from the original's and from the ceiling."""
+    original, ceiling = ("original", "-"), ("retrain_2", "-")
+    best = methods["challenge_score"].idxmax()
+    b, top = mean.loc[best, "challenge_score"], mean.loc[ceiling, "challenge_score"]
+    share = f", {b / top:.0%} of the ceiling" if top > 0 else ""
+    text = (f"- **Challenge score** (N = {n}; 95 % bootstrap intervals over forget rows and models). A second retrained "
+            f"ensemble reaches {_with_interval(mean, ceiling, 'challenge_score', 3)}, the ceiling a perfect method would "
+            f"reach; the original models score {_with_interval(mean, original, 'challenge_score', 3)}; the best method "
+            f"setting is {name(best)} at {_with_interval(mean, best, 'challenge_score', 3)}{share}.")
+    for other, who in [(original, "the untouched original"), (ceiling, "the ceiling")]:
+        low, high, apart = intervals.difference_interval(draws[best], draws[other])
+        verdict = "distinguishable" if apart else "not distinguishable"
+        text += (f" Its difference from {who} is {b - mean.loc[other, 'challenge_score']:+.3f} [{low:+.3f}, {high:+.3f}] "
+                 f"(paired over forget rows): {verdict} at 95 %.")
+    return text
+
+
+def findings(results, chosen, params, draws):
+    """Section 10 as markdown: every figure in it is read from this run's results and operating points.
+
+    ``draws``: {(method, setting): bootstrap draws of its challenge score}, paired across configurations.
+    """
     stats = aggregate(results)
     mean = stats.xs("mean", axis=1, level=1)
     std = stats.xs("std", axis=1, level=1)
-    o, r = mean.loc[("original", "-")], mean.loc[("retrain", "-")]
+    original = ("original", "-")
+    o, r = mean.loc[original], mean.loc[("retrain", "-")]
     n = params["n_seeds"]
     spread = f" ± {std.loc[('retrain', '-'), 'forget_acc']:.1f}" if n > 1 else ""
     out = [
@@ -113,18 +163,11 @@ def findings(results, chosen, params):
     better = methods[methods["avg_gap"] < o.avg_gap]
     lowest = methods["avg_gap"].idxmin()
     out.append(
-        f"- **Avg. Gap to retrain.** Leaving the original model untouched scores {o.avg_gap:.2f}. "
+        f"- **Avg. Gap to retrain.** Leaving the original model untouched scores {_with_interval(mean, original, 'avg_gap', 2)}. "
         f"{len(better)} of {len(methods)} method settings do better; the lowest is {name(lowest)} at "
-        f"{methods.loc[lowest, 'avg_gap']:.2f}.")
+        f"{_with_interval(mean, lowest, 'avg_gap', 2)} (95 % bootstrap intervals over models).")
     if params["challenge_models"]:
-        ceiling = mean.loc[("retrain_2", "-"), "challenge_score"]
-        best = methods["challenge_score"].idxmax()
-        b = methods.loc[best, "challenge_score"]
-        share = f", {b / ceiling:.0%} of the ceiling" if ceiling > 0 else ""
-        out.append(
-            f"- **Challenge score** (N = {params['challenge_models']}). A second retrained ensemble reaches "
-            f"{ceiling:.3f}, the ceiling a perfect method would reach; the original models score "
-            f"{mean.loc[('original', '-'), 'challenge_score']:.3f}; the best method setting is {name(best)} at {b:.3f}{share}.")
+        out.append(_challenge_finding(mean, methods, draws, params["challenge_models"], name))
     out.append(
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
@@ -139,3 +182,20 @@ def findings(results, chosen, params):
         out.append(f"    - {label(method)} ({setting}): forget {m.forget_acc:.1f} %, test {m.test_acc:.1f} %, "
                    f"Avg. Gap {m.avg_gap:.2f}, challenge score {m.challenge_score:.3f}.")
     return "\n".join(out)
+
+
+def most_distinguishable(examples, method, setting, n_models, n=10):
+    """The ``n`` forget rows with the highest epsilon at one configuration, with the median confidence of its
+    first ``n_models`` models (those the challenge compares) and of as many retrained ones."""
+    rows = examples[(examples["split"] == "forget") & (examples["method"].isin([method, "retrain"]))
+                    & (examples["model"] < n_models)]
+    rows = rows[(rows["method"] == "retrain") | (rows["setting"] == setting)]
+    unlearned = rows[rows["method"] == method]
+    first = unlearned[unlearned["model"] == 0].set_index("row_id")
+    median = rows.groupby(["method", "row_id"], observed=True)["confidence"].median().unstack(0)
+    table = pd.DataFrame({
+        "label": first["label"], "ε": first["epsilon"], "points": first["points"],
+        "median confidence, unlearned": median[method], "median confidence, retrained": median["retrain"],
+        "unlearned models right (%)": 100 * unlearned.groupby("row_id", observed=True)["correct"].mean(),
+    }).sort_values("ε", ascending=False, kind="stable").head(n)
+    return table.rename_axis("row id").round(3)

@@ -35,7 +35,7 @@ def test_loss_attack_on_separable_losses():
     y_forget, y_test = np.zeros(50, int), np.zeros(500, int)
     forget = np.tile([[10.0, -10.0]], (1, 50, 1))
     test = np.stack([np.linspace(-2, 2, 500), np.zeros(500)], axis=-1)[None]
-    preds = Predictions(forget[:, :0], forget, test, y_forget[:0], y_forget, y_test)
+    preds = Predictions(forget[:, :0], forget, test, y_forget[:0], y_forget, y_test, {})
     attack = loss_attack(preds)
     assert attack["mia_auc"][0] == 1.0
     assert attack["mia_tpr@0.01"][0] == attack["mia_tpr@0.001"][0] == 100.0
@@ -51,6 +51,9 @@ def test_retrain_against_itself_has_no_gap(memorised):
     seen, unseen = memorised
     model = make_ensemble(4, hidden=(128, 64))
     reference = evaluation.Reference(model, seen, unseen, n_seeds=4, challenge_models=4)
-    rows = evaluation.evaluate("retrain", "-", np.nan, unseen, reference)
+    rows = evaluation.evaluate("retrain", "-", np.nan, unseen, reference, target=True).rows
     assert (rows[["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap"]] == 0).all().all()
-    assert (evaluation.evaluate("original", "-", np.nan, seen, reference)["avg_gap"] > 5).all()
+    assert rows[["avg_gap_lo", "avg_gap_hi", "challenge_score"]].isna().all().all()  # no spread, no score
+    original = evaluation.evaluate("original", "-", np.nan, seen, reference).rows
+    assert (original["avg_gap"] > 5).all()
+    assert (original["avg_gap_lo"] <= original["avg_gap"]).all() and (original["avg_gap"] <= original["avg_gap_hi"]).all()

@@ -10,8 +10,10 @@ import pandas as pd
 import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
+from sklearn.metrics import roc_auc_score
 
 from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, params, runner
+from nbutils.challenge import forget_score
 from nbutils.unlearning import METHODS
 
 SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
@@ -34,7 +36,7 @@ def test_notebook_is_committed_without_outputs():
 
 
 def test_smoke_run_writes_every_section(smoke_run):
-    for name in ["unlearning.ipynb", "unlearning.html", "results.csv", "metrics.json"]:
+    for name in ["unlearning.ipynb", "unlearning.html", "results.csv", "examples.parquet", "metrics.json"]:
         assert (smoke_run / name).stat().st_size > 0, name
     results = pd.read_csv(smoke_run / "results.csv")
     assert set(results["method"]) == {"original", "retrain", "retrain_2", *METHODS}
@@ -52,6 +54,28 @@ def test_smoke_run_writes_every_section(smoke_run):
     html = (smoke_run / "unlearning.html").read_text()
     assert "10. Findings" in html and "data:image/png;base64" in html
     assert "show_sweep(" not in html  # code is hidden
+
+
+def test_forgetting_figures_recompute_from_examples_parquet(smoke_run):
+    """The loss attack's AUC per model and the forget score per configuration, from examples.parquet alone."""
+    results = pd.read_csv(smoke_run / "results.csv")
+    examples = pd.read_parquet(smoke_run / "examples.parquet")
+    n = json.loads((smoke_run / "metrics.json").read_text())["parameters"]["challenge_models"]
+    retrained = examples[(examples["method"] == "retrain") & (examples["split"] == "forget") & (examples["model"] < n)]
+    retrained = retrained.pivot(index="model", columns="row_id", values="confidence")
+    for (method, setting), rows in results.groupby(["method", "setting"]):
+        mine = examples[(examples["method"] == method) & (examples["setting"] == setting)]
+        for model, row in rows.set_index("model").iterrows():
+            attack = mine[(mine["model"] == model) & mine["split"].isin(["forget", "test"])]
+            auc = roc_auc_score(attack["split"] == "forget", -attack["loss"])
+            assert auc == pytest.approx(row["mia_auc"], rel=1e-5), (method, setting, model)
+        if method == "retrain":
+            continue
+        forget = mine[(mine["split"] == "forget") & (mine["model"] < n)]
+        confidences = forget.pivot(index="model", columns="row_id", values="confidence")[retrained.columns]
+        score = forget_score(confidences.to_numpy(), retrained.to_numpy())
+        assert score == pytest.approx(rows["forget_score"].iloc[0], rel=1e-5), (method, setting)
+        assert forget[forget["model"] == 0]["points"].mean() == pytest.approx(score)
 
 
 def test_same_parameters_give_the_same_numbers(smoke_run):

@@ -1,0 +1,50 @@
+"""Per-example outputs: what every model says about each row the forgetting figures are computed from.
+
+One row per configuration, model and example of the forget and test sets, and of the retain rows that the
+MIA-efficacy attack fits on, so that every forgetting figure in results.csv can be recomputed from this table.
+"""
+
+import numpy as np
+import pandas as pd
+
+from nbutils.challenge import logit_scaled_confidence
+from nbutils.membership import svc_retain_rows
+from nbutils.metrics import true_class_log_probs
+
+SPLITS = ("retain", "forget", "test")
+
+
+def example_rows(method, setting, preds, challenge=None):
+    """The table for one configuration's Predictions; ``challenge`` adds each forget row's epsilon and points."""
+    frames = []
+    for split in SPLITS:
+        logits, y, ids = getattr(preds, split), getattr(preds, f"y_{split}"), preds.row_ids[split]
+        if split == "retain":
+            n = svc_retain_rows(preds)
+            logits, y, ids = logits[:, :n], y[:n], ids[:n]
+        k, n = logits.shape[:2]
+        frame = pd.DataFrame({
+            "model": np.repeat(np.arange(k, dtype=np.int32), n),
+            "split": split,
+            "row_id": np.tile(ids, k),
+            "label": np.tile(y, k),
+            "confidence": logit_scaled_confidence(logits, y).ravel(),
+            "loss": -true_class_log_probs(logits, y).ravel(),
+            "correct": (logits.argmax(axis=-1) == y).ravel(),
+        })
+        forget_values = split == "forget" and challenge is not None
+        frame["epsilon"] = np.tile(challenge.epsilons, k) if forget_values else np.nan
+        frame["points"] = np.tile(challenge.points, k) if forget_values else np.nan
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "setting", setting)
+    out.insert(0, "method", method)
+    return out
+
+
+def as_table(frames):
+    """One table from per-configuration frames, with categorical text columns (small in memory and Parquet)."""
+    out = pd.concat(frames, ignore_index=True)
+    for col in ("method", "setting", "split"):
+        out[col] = out[col].astype("category")
+    return out
