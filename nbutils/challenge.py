@@ -19,8 +19,8 @@ relative to the retrained ones.
 We reproduce the published arithmetic (rates as float32 means over models, the
 epsilon formula in float32, its grids bit for bit) without scanning every
 threshold: a test's rates change only where a threshold crosses a sample, so
-for each grid we evaluate only the first grid point past each sample (and the
-grid's first point), found by a sorted search on the published grid. That is
+for each grid we evaluate only the distinct sets of samples its points select,
+found by locating each sample on the published grid. That is
 the same maximum at about 2N + 1 tests per right threshold instead of 400.
 ``tests/challenge_reference.py`` is a loop-based port of the published code
 that this module matches to 1e-6.
@@ -47,7 +47,7 @@ THRESHOLDS_PER_UNIT = 100
 WINDOW = 2.0  # the published code's "buffer" around the double threshold
 N_LEFT = int(math.ceil(2 * WINDOW * THRESHOLDS_PER_UNIT))  # left thresholds per right threshold
 BUCKET = 0.5
-CHUNK = 64  # examples per vectorised block of the double-threshold search
+CHUNK = 32  # examples per vectorised block of the double-threshold search
 
 
 def logit_scaled_confidence(logits, y):
@@ -155,20 +155,20 @@ def _double_threshold(pos, neg):
     step = (stop - start) / (N_LEFT - 1)
     first_above = _first_left_above(np.nan_to_num(z[:, None, :]), np.nan_to_num(start), np.nan_to_num(step, nan=1.0),
                                     np.nan_to_num(stop))  # (E, R, 2N), non-decreasing along the samples
-    candidates = np.concatenate([np.zeros_like(first_above[..., :1]), first_above], axis=-1)  # (E, R, 2N + 1)
-    # samples below a candidate left threshold: those whose first grid point above is not after it
-    below = torch.searchsorted(torch.from_numpy(first_above), torch.from_numpy(candidates), right=True).numpy()
+    # A left threshold l counts the samples below it: a prefix of the sorted samples, of length m. Length m is
+    # reachable when a grid point lies in (z[m-1], z[m]], that is when the first grid point above z[m-1]
+    # comes before the first one above z[m] (z[-1] = -inf, z[2N] = +inf).
+    bounds = np.concatenate([np.zeros_like(first_above[..., :1]), first_above,
+                             np.full_like(first_above[..., :1], N_LEFT)], axis=-1)
+    reachable = bounds[..., :-1] < bounds[..., 1:]  # (E, R, 2N + 1) over m
     at_most_right = torch.searchsorted(torch.from_numpy(z), torch.from_numpy(np.nan_to_num(right)), right=True).numpy()
-
-    def counts(index):  # (peaky, other) among the first ``index`` sorted samples
-        p = np.take_along_axis(peaky_before, index.reshape(len(z), -1), axis=1).reshape(index.shape)
-        return p, index - p
-
-    below_p, below_o = counts(below)
-    upto_p, upto_o = counts(at_most_right)
+    upto_p = np.take_along_axis(peaky_before, at_most_right, axis=1)  # (E, R)
+    upto_o = at_most_right - upto_p
+    below_p = peaky_before[:, None, :]  # (E, 1, 2N + 1)
+    below_o = np.arange(2 * n + 1) - below_p
     tp = np.maximum(upto_p[..., None] - below_p, 0)
     fp = np.maximum(upto_o[..., None] - below_o, 0)
-    return _best(tp, fp, n, right_valid[..., None] & (candidates < N_LEFT))
+    return _best(tp, fp, n, right_valid[..., None] & reachable)
 
 
 def example_epsilons(unlearned, retrained):

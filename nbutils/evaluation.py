@@ -17,7 +17,7 @@ from nbutils.challenge import challenge_score
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy
 from nbutils.metrics import accuracies, param_distance, predict
-from nbutils.unlearning import METHODS
+from nbutils.methods import METHODS
 
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
 WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score"]
@@ -104,14 +104,12 @@ def sweep(name, params, reference, splits, generator, row_ids=None):
     scored = []
     for label, value in method.settings(params).items():
         start = time.perf_counter()
-        model = method.apply(reference.original, value, generator, X_forget=splits.X_forget,
-                             y_forget=splits.y_forget, importance_weight=params["adaptive_importance_weight"])
+        model = method.apply(reference.original, value, generator, splits, params)
         if splits.X_forget.is_cuda:
             torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
         seconds = (time.perf_counter() - start) / model.n_models
-        numeric = np.nan if isinstance(value, list) else value
-        scored.append(evaluate(name, label, numeric, predict(model, splits, row_ids), reference, model=model,
-                               seconds_per_model=seconds))
+        scored.append(evaluate(name, label, method.numeric(value), predict(model, splits, row_ids), reference,
+                               model=model, seconds_per_model=seconds))
     return scored
 
 

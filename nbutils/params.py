@@ -17,7 +17,9 @@ import yaml
 
 from nbutils import NOTEBOOK
 
-NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers"]
+NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
+               "langevin_sigmas", "dampening_lambdas"]
+REPAIR_BASES = ["gaussian", "laplacian", "adaptive", "gradient", "fisher"]  # methods with one number per setting
 
 
 class ParameterError(ValueError):
@@ -148,6 +150,7 @@ def _value_problems(p, methods):
     for name in NOISE_LISTS:
         bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
         need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
+    problems += _method_problems(p)
     need(math.isfinite(p["adaptive_importance_weight"]) and p["adaptive_importance_weight"] >= 0,
          f"adaptive_importance_weight: must be finite and non-negative, got {p['adaptive_importance_weight']}")
     n_linear = len(p["hidden_sizes"]) + 1
@@ -165,6 +168,37 @@ def _value_problems(p, methods):
         problems.append(f"device: must be 'auto', 'cpu' or 'cuda', got {p['device']!r}")
     elif p["device"] == "cuda" and not _cuda_available():
         problems.append("device: 'cuda' was asked for but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'")
+    return problems
+
+
+def _method_problems(p):
+    """Sentences naming each out-of-range setting of the principled methods (fine-tuning, certified, dampening)."""
+    problems = []
+
+    def need(cond, msg):
+        if not cond:
+            problems.append(msg)
+
+    for name in ["finetune_steps", "langevin_steps"]:
+        bad = [v for v in p[name] if v < 0]
+        need(not bad, f"{name}: step counts must be 0 or more, got {bad}")
+    need(p["certified_repair_steps"] >= 0, f"certified_repair_steps: must be 0 or more, got {p['certified_repair_steps']}")
+    need(math.isfinite(p["finetune_lr"]) and p["finetune_lr"] >= 0,
+         f"finetune_lr: must be finite and non-negative, got {p['finetune_lr']}")
+    need(p["finetune_batch_size"] >= 1, f"finetune_batch_size: must be at least 1, got {p['finetune_batch_size']}")
+    need(p["repair_base"] in REPAIR_BASES,
+         f"repair_base: {p['repair_base']!r} is not a noise method with one number per setting; choose from {REPAIR_BASES}")
+    need(math.isfinite(p["repair_base_value"]) and p["repair_base_value"] >= 0,
+         f"repair_base_value: must be finite and non-negative, got {p['repair_base_value']}")
+    bad = [e for e in p["certified_epsilons"] if not e > 0]  # .inf is allowed: no noise
+    need(not bad, f"certified_epsilons: must be positive (.inf for no noise), got {bad}")
+    need(0 < p["certified_delta"] < 1, f"certified_delta: must lie strictly between 0 and 1, got {p['certified_delta']}")
+    need(math.isfinite(p["certified_radius"]) and p["certified_radius"] > 0,
+         f"certified_radius: must be finite and positive, got {p['certified_radius']}")
+    need(math.isfinite(p["langevin_clip"]) and p["langevin_clip"] >= 0,
+         f"langevin_clip: must be finite and non-negative (0: no clipping), got {p['langevin_clip']}")
+    bad = [a for a in p["dampening_alphas"] if not a >= 0]  # .inf is allowed: dampens nothing
+    need(not bad, f"dampening_alphas: must be non-negative, got {bad}")
     return problems
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import seaborn as sns
 
 from nbutils.tables import label
-from nbutils.unlearning import METHODS
+from nbutils.methods import METHODS
 
 ACCURACIES = {"retain_acc": "Retain", "forget_acc": "Forget", "test_acc": "Test"}
 MARKERS = {"original": ("*", "tab:red"), "retrain": ("D", "tab:green"), "retrain_2": ("P", "tab:olive")}
@@ -48,28 +48,33 @@ def method_sweeps(results, chosen):
     """
     retrain = results[results["method"] == "retrain"]
     methods = [m for m in METHODS if m in set(results["method"])]
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10), squeeze=False)
-    fig.suptitle("Noise-based unlearning methods", fontsize=16)
+    n_rows = -(-(len(methods) + 1) // 3)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(18, 5 * n_rows), squeeze=False)
+    fig.suptitle("Unlearning methods: accuracy over each sweep against the retrained models", fontsize=16)
     for ax, name in zip(axes.flat, methods):
         long = _accuracy_long(results[results["method"] == name])
-        if METHODS[name].knob == "strategy":
+        method = METHODS[name]
+        if method.knob == "strategy" or method.grid:  # no single numeric axis: one group of bars per setting
             sns.barplot(long, x="setting", y="accuracy", hue="split", errorbar="sd", ax=ax)
             ax.set_ylim(max(0, long["accuracy"].min() - 5), 100)
-            ax.tick_params(axis="x", rotation=30)
+            ax.tick_params(axis="x", rotation=30, labelsize=8)
+            xlabel = ""
         else:
             sns.lineplot(long, x="value", y="accuracy", hue="split", style="split", markers=True, errorbar="sd", ax=ax)
-            ax.set_xscale("log")
+            if (long["value"] > 0).all():
+                ax.set_xscale("log")
+            xlabel = method.knob
         _retrain_reference_lines(ax, retrain)
-        ax.set(title=label(name), xlabel=METHODS[name].knob, ylabel="Accuracy (%)")
+        ax.set(title=label(name), xlabel=xlabel, ylabel="Accuracy (%)")
         ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
-    ax = axes.flat[len(methods)] if len(methods) < 6 else None
-    if ax is not None and methods:
+    ax = axes.flat[len(methods)]
+    if methods:
         chosen = chosen[chosen["method"].isin(METHODS)]
         sns.barplot(chosen.assign(who=[f"{label(m)}\n{s}" for m, s in zip(chosen["method"], chosen["setting"])]),
                     x="who", y="param_dist", errorbar="sd", ax=ax)
         ax.set(title="Parameter distance from the original, at each operating point", xlabel="", ylabel="L2 distance")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7, rotation=60)
     for extra in axes.flat[len(methods) + 1:]:
         extra.set_visible(False)
     fig.tight_layout()

@@ -5,7 +5,7 @@ import pandas as pd
 
 from nbutils import intervals
 from nbutils.evaluation import WITH_INTERVAL
-from nbutils.unlearning import METHODS
+from nbutils.methods import METHODS, certified
 
 REFERENCES = {"original": "Original model", "retrain": "Retrain from scratch",
               "retrain_2": "Retrain, 2nd ensemble (ceiling)"}
@@ -113,11 +113,13 @@ def _with_interval(mean, config, col, digits):
 
 
 def _challenge_finding(mean, methods, draws, n, name):
-    """The best challenge score, and whether the run can tell it from the original's and from the ceiling."""
+    """The best challenge score, its cost, and whether the run can tell it from the original's and the ceiling."""
     original, ceiling = ("original", "-"), ("retrain_2", "-")
     best = methods["challenge_score"].idxmax()
     b, top = mean.loc[best, "challenge_score"], mean.loc[ceiling, "challenge_score"]
+    cost, retrain_cost = 1000 * mean.loc[best, "seconds_per_model"], 1000 * mean.loc[("retrain", "-"), "seconds_per_model"]
     share = f", {b / top:.0%} of the ceiling" if top > 0 else ""
+    share += f", at {cost:.2f} ms per model ({cost / retrain_cost:.1%} of retraining's {retrain_cost:.0f} ms)"
     text = (f"- **Challenge score** (N = {n}; 95 % bootstrap intervals over forget rows and models). A second retrained "
             f"ensemble reaches {_with_interval(mean, ceiling, 'challenge_score', 3)}, the ceiling a perfect method would "
             f"reach; the original models score {_with_interval(mean, original, 'challenge_score', 3)}; the best method "
@@ -127,6 +129,32 @@ def _challenge_finding(mean, methods, draws, n, name):
         verdict = "distinguishable" if apart else "not distinguishable"
         text += (f" Its difference from {who} is {b - mean.loc[other, 'challenge_score']:+.3f} [{low:+.3f}, {high:+.3f}] "
                  f"(paired over forget rows): {verdict} at 95 %.")
+    return text
+
+
+def _noise_against_finetuning(mean, draws, params):
+    """Noise then repair against the same repair with no noise, at each step count both ran."""
+    steps = [s for s in mean.loc["repair"].index if s in mean.loc["finetune"].index and s != "steps=0"]
+    if not steps:
+        return "- **Does noise help?** No step count above 0 ran for both noise then repair and fine-tuning alone."
+    base = f"{label(params['repair_base'])} at {params['repair_base_value']:g}"
+    parts, gains, losses = [], [], []
+    for setting in steps:
+        r, f = mean.loc[("repair", setting)], mean.loc[("finetune", setting)]
+        part = f"{setting}: Avg. Gap {r.avg_gap:.2f} against {f.avg_gap:.2f}"
+        if params["challenge_models"]:
+            low, high, apart = intervals.difference_interval(draws[("repair", setting)], draws[("finetune", setting)])
+            part += (f", challenge score {r.challenge_score:.3f} against {f.challenge_score:.3f}, difference "
+                     f"{r.challenge_score - f.challenge_score:+.3f} [{low:+.3f}, {high:+.3f}]")
+            (gains if apart and low > 0 else losses if apart else []).append(setting)
+        parts.append(part)
+    text = (f"- **Does noise help?** Noise then repair ({base}) against fine-tuning alone at equal steps, "
+            f"each pair costing about the same: " + "; ".join(parts) + ".")
+    if params["challenge_models"]:
+        text += (f" With 95 % paired intervals, noise improves the challenge score at {len(gains)} of {len(steps)} step "
+                 f"counts{' (' + ', '.join(gains) + ')' if gains else ''}, worsens it at {len(losses)}"
+                 f"{' (' + ', '.join(losses) + ')' if losses else ''}, and is indistinguishable from fine-tuning alone "
+                 f"at the other {len(steps) - len(gains) - len(losses)}.")
     return text
 
 
@@ -168,6 +196,8 @@ def findings(results, chosen, params, draws):
         f"{_with_interval(mean, lowest, 'avg_gap', 2)} (95 % bootstrap intervals over models).")
     if params["challenge_models"]:
         out.append(_challenge_finding(mean, methods, draws, params["challenge_models"], name))
+    if {"repair", "finetune"} <= set(methods.index.get_level_values("method")):
+        out.append(_noise_against_finetuning(mean, draws, params))
     out.append(
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
@@ -199,3 +229,14 @@ def most_distinguishable(examples, method, setting, n_models, n=10):
         "unlearned models right (%)": 100 * unlearned.groupby("row_id", observed=True)["correct"].mean(),
     }).sort_values("ε", ascending=False, kind="stable").head(n)
     return table.rename_axis("row id").round(3)
+
+
+def certificates(params, original):
+    """What each certified-noise setting certifies, and how far the projection moves the trained models."""
+    shift = 100 * certified.projection_shift(original, params["certified_radius"])
+    norms = certified.parameter_norms(original)
+    table = pd.DataFrame([{"setting": label, "ε": eps, "δ": delta, "noise σ": sigma}
+                          for label, (eps, delta, sigma) in certified.certificate(params).items()]).set_index("setting")
+    table["projection moves the weights (% of norm, mean / max over models)"] = f"{shift.mean():.2f} / {shift.max():.2f}"
+    table["trained models' norms"] = f"{norms.min():.2f} to {norms.max():.2f} (C = {params['certified_radius']:g})"
+    return table

@@ -5,7 +5,7 @@ import torch
 
 from nbutils import params
 from nbutils.params import ParameterError
-from nbutils.unlearning import METHODS
+from nbutils.methods import METHODS
 
 
 def check(given, *fragments):

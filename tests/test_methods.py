@@ -1,0 +1,353 @@
+import copy
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import CPU, make_ensemble
+from nbutils import ROOT, runtime
+from nbutils.methods import METHODS, Method, certified, fisher, gradients, noise
+from nbutils.model import draw_keep_masks
+
+PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
+              repair_base_value=0.05, certified_delta=1e-5, certified_radius=100.0, certified_repair_steps=0,
+              langevin_clip=1.0)
+
+
+@pytest.fixture
+def forget():
+    g = torch.Generator().manual_seed(3)
+    return SimpleNamespace(X_forget=torch.randn(40, 8, generator=g), y_forget=torch.randint(0, 2, (40,), generator=g))
+
+
+def diffs(before, after):
+    return {name: b - a for (name, a), b in zip(before.named_parameters(), after.parameters())}
+
+
+def with_random_norm_statistics(model, seed=0):
+    """BatchNorm with non-trivial running statistics and affine parameters, so every term of the algebra counts."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norm in model.norms:
+            norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
+            norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+            norm.weight.copy_(torch.randn(norm.weight.shape, generator=g))
+            norm.bias.copy_(torch.randn(norm.bias.shape, generator=g))
+    return model
+
+
+# The seed's five methods
+
+
+@pytest.mark.parametrize("name, zero", [("gaussian", 0.0), ("laplacian", 0.0), ("adaptive", 0.0),
+                                        ("layerwise", [0.0, 0.0, 0.0]), ("gradient", 0.0)])
+def test_zero_noise_changes_nothing(name, zero, forget):
+    model = make_ensemble(3)
+    out = METHODS[name].apply(model, zero, runtime.generator(CPU, 1), forget, PARAMS)
+    for d in diffs(model, out).values():
+        assert torch.count_nonzero(d) == 0
+    assert out is not model
+
+
+@pytest.mark.parametrize("name, level, expected_std", [
+    ("gaussian", 0.05, 0.05),
+    ("laplacian", 0.05, 0.05 * 2 ** 0.5),  # Laplace(0, b) has standard deviation b * sqrt(2)
+])
+def test_noise_spread_matches_its_level(name, level, expected_std):
+    model = make_ensemble(16, hidden=(64, 32))
+    out = METHODS[name].apply(model, level, runtime.generator(CPU, 2), None, PARAMS)
+    values = torch.cat([d.flatten() for d in diffs(model, out).values()])
+    assert values.std().item() == pytest.approx(expected_std, rel=0.03)
+    assert values.mean().item() == pytest.approx(0, abs=0.01 * expected_std * 10)
+
+
+def test_each_model_gets_its_own_draw():
+    model = make_ensemble(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p[1] = p[0]
+    out = noise.gaussian(model, 0.1, runtime.generator(CPU, 0))
+    w = out.linears[0].weight
+    assert not torch.equal(w[0], w[1])
+
+
+def test_layerwise_touches_only_linear_layers_with_their_own_sigma():
+    model = make_ensemble(32, hidden=(64, 32))
+    sigmas = [0.01, 0.05, 0.2]
+    out = noise.layerwise(model, sigmas, runtime.generator(CPU, 4))
+    for name, d in diffs(model, out).items():
+        if name.startswith("norms."):
+            assert torch.count_nonzero(d) == 0, name
+        else:
+            layer = int(name.split(".")[1])
+            assert d.std().item() == pytest.approx(sigmas[layer], rel=0.1), name
+
+
+def test_gradient_noise_is_zero_where_the_forget_gradient_is_zero(forget):
+    forget.X_forget[:, 2] = 0.0  # no gradient reaches the first layer's weights of feature 2
+    model = make_ensemble(4)
+    grads = noise.forget_gradients(model, forget.X_forget, forget.y_forget)
+    out = noise.gradient(model, 1.0, runtime.generator(CPU, 5), forget)
+    d = diffs(model, out)
+    assert torch.count_nonzero(grads["linears.0.weight"][:, :, 2]) == 0
+    assert torch.count_nonzero(d["linears.0.weight"][:, :, 2]) == 0
+    for name, g in grads.items():
+        assert torch.all(d[name][g == 0] == 0)
+        assert torch.count_nonzero(d[name][g != 0]) > 0
+    # and it scales with |gradient|: noise / |gradient| is standard normal
+    ratio = torch.cat([(d[n][g != 0] / g[g != 0].abs()).flatten() for n, g in grads.items()])
+    assert ratio.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+def test_adaptive_sigma_is_base_times_one_plus_weight_times_importance(forget):
+    model = make_ensemble(64, hidden=(32, 16))
+    base, weight = 0.01, 2.0
+    grads = noise.forget_gradients(model, forget.X_forget, forget.y_forget)
+    importance = {n: g.abs().flatten(1).mean(1) for n, g in grads.items()}
+    largest = torch.stack(list(importance.values())).amax(0)
+    out = noise.adaptive(model, base, runtime.generator(CPU, 6), forget, {"adaptive_importance_weight": weight})
+    standardised, top = [], []
+    for name, d in diffs(model, out).items():
+        sigma = base * (1 + weight * importance[name] / largest)  # (K,)
+        z = d.flatten(1) / sigma[:, None]
+        standardised.append(z.flatten())
+        is_top = importance[name] == largest  # the most important tensor gets base * (1 + weight)
+        top.append(d.flatten(1)[is_top].flatten())
+    assert torch.cat(standardised).std().item() == pytest.approx(1.0, rel=0.03)
+    assert torch.cat(top).std().item() == pytest.approx(base * (1 + weight), rel=0.05)
+
+
+# Per-example gradients
+
+
+def per_example_autograd(model, X, y, masks=None):
+    """Each row's cross-entropy gradient, row by row with autograd: {name: (B, *param shape)}."""
+    rows = []
+    for b in range(y.shape[-1]):
+        row_masks = None if masks is None else [m[:, :, b:b + 1] for m in masks]
+        logits = model(X[:, :, b:b + 1], row_masks)
+        loss = F.cross_entropy(logits, y[:, b:b + 1], reduction="sum")
+        rows.append(torch.autograd.grad(loss, list(model.parameters())))
+    return {name: torch.stack([r[i] for r in rows]) for i, (name, _) in enumerate(model.named_parameters())}
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_per_example_algebra_matches_autograd_row_by_row(dropout):
+    model = with_random_norm_statistics(make_ensemble(3, dropout=dropout)).eval()
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
+    masks = draw_keep_masks(10, 3, model.hidden_sizes, dropout, g) if dropout else None
+    reference = per_example_autograd(model, X, y, masks)
+    pieces = gradients.forward_pieces(model, X, masks)
+    d = gradients.deltas(pieces, gradients.cross_entropy_grad(pieces.logits, y))
+    weights = torch.rand(3, 10, generator=g)
+    sums = gradients.squared_sums(model, pieces, d)
+    weighted = gradients.weighted_sums(model, pieces, d, weights)
+    norms = sum(r.transpose(0, 1).flatten(2).square().sum(2) for r in reference.values())  # (K, B)
+    torch.testing.assert_close(gradients.squared_norms(pieces, d), norms)
+    for name, r in reference.items():
+        torch.testing.assert_close(sums[name], r.square().sum(0))
+        w = weights.T.reshape(10, 3, *[1] * (r.dim() - 2))
+        torch.testing.assert_close(weighted[name], (r * w).sum(0))
+
+
+def test_expected_fisher_weighs_each_label_by_its_predicted_probability():
+    model = with_random_norm_statistics(make_ensemble(2, dropout=0.0)).eval()
+    X = torch.randn(6, 8, generator=torch.Generator().manual_seed(2))
+    expected = {name: 0 for name, _ in model.named_parameters()}
+    probs = model(X).softmax(dim=1).detach()  # (K, C, B)
+    for c in range(2):
+        per_row = per_example_autograd(model, X.T.expand(2, -1, -1), torch.full((2, 6), c))
+        for name, r in per_row.items():
+            p = probs[:, c, :].T.reshape(6, 2, *[1] * (r.dim() - 2))
+            expected[name] = expected[name] + (p * r.square()).sum(0) / 6
+    for name, f in gradients.expected_fisher(model, X).items():
+        torch.testing.assert_close(f, expected[name])
+
+
+# Fisher forgetting
+
+
+def test_fisher_noise_is_smaller_where_the_retain_fisher_is_larger(small_splits):
+    model = make_ensemble(8, hidden=(32, 16)).eval()
+    alpha = 1e-6
+    std = fisher.noise_std(model, small_splits.X_retain, alpha)
+    information = gradients.expected_fisher(model, small_splits.X_retain)
+    f = torch.cat([information[n].flatten() for n in std if not n.startswith("linears.2.")])
+    s = torch.cat([std[n].flatten() for n in std if not n.startswith("linears.2.")])
+    order = f.argsort()
+    assert torch.all(s[order].diff() <= 1e-12)  # non-increasing in the Fisher
+    assert s[order[-1]] < s[order[0]]
+    assert s.max().item() == pytest.approx(math.sqrt(alpha * fisher.MAX_INVERSE_FISHER), rel=1e-5)
+    out = fisher.fisher_forgetting(model, alpha, runtime.generator(CPU, 3), small_splits)
+    z = torch.cat([(d / std[n]).flatten() for n, d in diffs(model, out).items()])
+    assert z.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+# Fine-tuning, repair, Langevin
+
+
+def test_repair_with_no_steps_is_the_bare_noise_method(small_splits):
+    model = make_ensemble(4)
+    params = {**PARAMS, "repair_base": "gaussian", "repair_base_value": 0.05}
+    repaired = METHODS["repair"].apply(model, 0, runtime.generator(CPU, 9), small_splits, params)
+    bare = METHODS["gaussian"].apply(model, 0.05, runtime.generator(CPU, 9), small_splits, params)
+    for a, b in zip(repaired.parameters(), bare.parameters()):
+        assert torch.equal(a, b)
+    steps = METHODS["repair"].apply(model, 5, runtime.generator(CPU, 9), small_splits, params)
+    assert not torch.equal(steps.linears[0].weight, bare.linears[0].weight)
+
+
+def test_finetuning_with_learning_rate_zero_changes_nothing(small_splits):
+    model = make_ensemble(3)
+    out = METHODS["finetune"].apply(model, 20, runtime.generator(CPU, 1), small_splits, {**PARAMS, "finetune_lr": 0.0})
+    for a, b in zip([*model.parameters(), *model.buffers()], [*out.parameters(), *out.buffers()]):
+        assert torch.equal(a, b)
+
+
+def test_finetuning_lowers_the_retain_loss(small_splits):
+    model = make_ensemble(3)
+
+    def loss(m):
+        return F.cross_entropy(m.eval()(small_splits.X_retain), small_splits.y_retain.expand(3, -1)).item()
+
+    out = METHODS["finetune"].apply(model, 50, runtime.generator(CPU, 1), small_splits, PARAMS)
+    assert loss(out) < loss(model)
+
+
+def test_langevin_without_noise_or_clipping_is_gradient_descent(small_splits):
+    model = make_ensemble(3, dropout=0.0)
+    X, y, lr, steps = small_splits.X_retain, small_splits.y_retain, 0.1, 5
+    params = {**PARAMS, "langevin_clip": 0.0, "finetune_lr": lr, "finetune_batch_size": len(X)}  # full batches
+    out = METHODS["langevin"].apply(model, (0.0, steps), runtime.generator(CPU, 2), small_splits, params)
+    descended = copy.deepcopy(model).eval()
+    for _ in range(steps):
+        per_model = F.cross_entropy(descended(X), y.expand(3, -1), reduction="none").mean(dim=1)
+        grads = torch.autograd.grad(per_model.sum(), list(descended.parameters()))
+        with torch.no_grad():
+            for p, g in zip(descended.parameters(), grads):
+                p.sub_(lr * g)
+    for a, b in zip(out.parameters(), descended.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_langevin_clips_each_rows_gradient_and_adds_noise_of_its_level(small_splits):
+    model = make_ensemble(16, hidden=(64, 32))
+    clip, lr = 1e-3, 0.1
+    params = {**PARAMS, "langevin_clip": clip, "finetune_lr": lr}
+    one_step = METHODS["langevin"].apply(model, (0.0, 1), runtime.generator(CPU, 3), small_splits, params)
+    moved = sum(d.flatten(1).square().sum(1) for d in diffs(model, one_step).values()).sqrt()
+    assert torch.all(moved <= lr * clip * (1 + 1e-5))  # the mean of gradients of norm <= clip
+    sigma = 0.01
+    noisy = METHODS["langevin"].apply(model, (sigma, 1), runtime.generator(CPU, 3), small_splits, params)
+    values = torch.cat([(b - a).flatten() for a, b in zip(one_step.parameters(), noisy.parameters())])
+    assert values.std().item() == pytest.approx(sigma, rel=0.03)  # same batches and masks, plus the noise
+
+
+# Certified noise
+
+
+def test_certified_sigma_follows_the_analytic_gaussian_mechanism():
+    for epsilon in [0.1, 1.0, 10.0, 1e4]:
+        sigma = certified.gaussian_sigma(epsilon, 1e-5, 2.0)
+        assert certified.analytic_delta(epsilon, sigma, 2.0) == pytest.approx(1e-5, rel=1e-6)
+        assert certified.gaussian_sigma(epsilon, 1e-5, 6.0) == pytest.approx(3 * sigma, rel=1e-9)  # linear in 2C
+    classical = 2.0 * math.sqrt(2 * math.log(1.25 / 1e-5)) / 0.5  # valid for epsilon < 1; the analytic one is tighter
+    assert certified.gaussian_sigma(0.5, 1e-5, 2.0) < classical
+    assert certified.gaussian_sigma(math.inf, 1e-5, 2.0) == 0.0
+    assert certified.certificate({**PARAMS, "certified_epsilons": [1.0]})["epsilon=1"] == (
+        1.0, 1e-5, certified.gaussian_sigma(1.0, 1e-5, 200.0))
+
+
+def test_certified_at_infinite_epsilon_leaves_a_model_inside_the_ball_unchanged(small_splits):
+    model = make_ensemble(3)
+    assert certified.projection_shift(model, PARAMS["certified_radius"]).max() == 0
+    out = METHODS["certified"].apply(model, math.inf, runtime.generator(CPU, 4), small_splits, PARAMS)
+    for a, b in zip(model.parameters(), out.parameters()):
+        assert torch.equal(a, b)
+    # BatchNorm's running statistics are the retain rows' own, whatever the trained ones were
+    first = out.linears[0](small_splits.X_retain)  # (K, h, n)
+    torch.testing.assert_close(out.norms[0].running_mean, first.mean(dim=2))
+    torch.testing.assert_close(out.norms[0].running_var, first.var(dim=2))
+
+
+def test_certified_projects_onto_the_ball_and_reports_the_shift(small_splits):
+    model = make_ensemble(3)
+    norms = certified._norms(model)
+    radius = norms.min().item() / 2
+    out = METHODS["certified"].apply(model, math.inf, runtime.generator(CPU, 4), small_splits,
+                                     {**PARAMS, "certified_radius": radius})
+    torch.testing.assert_close(certified._norms(out), torch.full((3,), radius))
+    torch.testing.assert_close(torch.as_tensor(certified.projection_shift(model, radius)), 1 - radius / norms)
+    noisy = METHODS["certified"].apply(model, 1.0, runtime.generator(CPU, 4), small_splits,
+                                       {**PARAMS, "certified_radius": radius})
+    values = torch.cat([(b - a).flatten() for a, b in zip(out.parameters(), noisy.parameters())])
+    assert values.std().item() == pytest.approx(certified.gaussian_sigma(1.0, 1e-5, 2 * radius), rel=0.05)
+
+
+# Selective Synaptic Dampening
+
+
+def test_dampening_leaves_parameters_with_low_forget_importance_untouched(small_splits):
+    forget_X = small_splits.X_forget.clone()
+    forget_X[:, 2] = 0.0  # no forget-set gradient reaches the first layer's weights of feature 2
+    splits = SimpleNamespace(X_retain=small_splits.X_retain, y_retain=small_splits.y_retain,
+                             X_forget=forget_X, y_forget=small_splits.y_forget)
+    model = make_ensemble(4).eval()
+    alpha, lam = 1.0, 0.5
+    forget_imp = gradients.empirical_fisher(model, splits.X_forget, splits.y_forget)
+    train_imp = gradients.empirical_fisher(model, torch.cat([splits.X_retain, forget_X]),
+                                           torch.cat([splits.y_retain, splits.y_forget]))
+    out = METHODS["dampening"].apply(model, (alpha, lam), None, splits, PARAMS)
+    assert torch.equal(out.linears[0].weight[:, :, 2], model.linears[0].weight[:, :, 2])
+    shrunk = 0
+    for (name, before), after in zip(model.named_parameters(), out.parameters()):
+        f, d = forget_imp[name], train_imp[name]
+        low = f <= alpha * d
+        assert torch.equal(after[low], before[low]), name
+        expected = before[~low] * (lam * d[~low] / f[~low]).clamp(max=1)
+        torch.testing.assert_close(after[~low], expected)
+        shrunk += int((~low).sum())
+    assert shrunk > 0
+
+
+# Every method
+
+
+STRENGTH_ZERO = {"gaussian": 0.0, "laplacian": 0.0, "adaptive": 0.0, "layerwise": [0.0, 0.0, 0.0], "gradient": 0.0,
+                 "fisher": 0.0, "repair": 0, "finetune": 0, "certified": math.inf, "langevin": (0.0, 0),
+                 "dampening": (math.inf, 1.0)}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_each_method_at_strength_zero_leaves_the_model_unchanged(name, small_splits):
+    model = make_ensemble(3)
+    params = {**PARAMS, "repair_base_value": 0.0}
+    out = METHODS[name].apply(model, STRENGTH_ZERO[name], runtime.generator(CPU, 7), small_splits, params)
+    assert out is not model
+    for a, b in zip(model.parameters(), out.parameters()):
+        assert torch.equal(a, b)
+    if name != "certified":  # certified recomputes BatchNorm's statistics from the retain rows
+        for a, b in zip(model.buffers(), out.buffers()):
+            assert torch.equal(a, b)
+
+
+def test_registry_lists_the_methods_in_report_order_each_with_its_parameters_and_file():
+    assert list(METHODS) == ["gaussian", "laplacian", "adaptive", "layerwise", "gradient", "fisher", "repair",
+                             "finetune", "certified", "langevin", "dampening"]
+    for name, method in METHODS.items():
+        assert method.sweep_parameter in method.reads
+        assert all(parameter in method.reads for _, parameter in method.grid)
+        assert (ROOT / "parameters" / "methods" / f"{name}.yaml").exists()
+
+
+def test_grid_settings_are_labelled_and_give_their_first_knob_as_the_value():
+    settings = METHODS["dampening"].settings({"dampening_alphas": [2, 10], "dampening_lambdas": [0.5, 1]})
+    assert settings == {"alpha=2, lambda=0.5": (2, 0.5), "alpha=2, lambda=1": (2, 1),
+                        "alpha=10, lambda=0.5": (10, 0.5), "alpha=10, lambda=1": (10, 1)}
+    assert Method.numeric((2, 0.5)) == 2
+    assert Method.numeric(0.1) == 0.1
+    assert math.isnan(Method.numeric([0.1, 0.2]))
+    assert METHODS["gaussian"].settings({"gaussian_sigmas": [0.01]}) == {"sigma=0.01": 0.01}
