@@ -42,9 +42,10 @@ def example_rows(method, setting, preds, challenge=None):
     return out
 
 
-def as_table(frames):
-    """One table from per-configuration frames, with categorical text columns (small in memory and Parquet)."""
+def as_table(frames, class_names):
+    """One table from per-configuration frames, labels as the table spells them, text columns categorical."""
     out = pd.concat(frames, ignore_index=True)
+    out["label"] = pd.Categorical.from_codes(out["label"], [str(c) for c in class_names])
     for col in ("method", "setting", "split"):
         out[col] = out[col].astype("category")
     return out

@@ -4,8 +4,9 @@ Papermill only warns about a name the notebook does not define, then runs on
 the default. We refuse it instead, before any training, and check types and
 values the same way whether a run comes from ``python -m nbutils run``, plain
 ``papermill`` or JupyterLab. The valid methods are the notebook's default
-``methods``. This module imports no PyTorch, so the command line answers bad
-input at once.
+``methods``. The data parameters are checked by ``datasets.problems``, which reads
+the table (and a forget request's file) once. This module imports no PyTorch, so the
+command line answers bad input at once.
 """
 
 import ast
@@ -15,7 +16,8 @@ import math
 
 import yaml
 
-from nbutils import NOTEBOOK
+from nbutils import NOTEBOOK, datasets
+from nbutils.datasets import split_sizes
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
                "langevin_sigmas", "dampening_lambdas"]
@@ -73,14 +75,6 @@ def load(files=(), overrides=None):
     return params
 
 
-def split_sizes(n_samples, test_ratio, forget_ratio):
-    """(retain, forget, test) row counts, rounded as scikit-learn's ``train_test_split`` rounds."""
-    n_test = math.ceil(test_ratio * n_samples)
-    n_train = n_samples - n_test
-    n_forget = math.ceil(forget_ratio * n_train)
-    return n_train - n_forget, n_forget, n_test
-
-
 def _type_problem(name, value, default):
     """A sentence if ``value`` does not have the type of the parameter's default, else None."""
 
@@ -118,15 +112,16 @@ def _value_problems(p, methods):
         if not cond:
             problems.append(msg)
 
+    synthetic = p["dataset"] == "synthetic"
     for name in ["n_samples", "n_features", "n_informative", "epochs", "n_seeds", "threads"]:
         need(p[name] >= 1, f"{name}: must be at least 1, got {p[name]}")
     need(p["n_redundant"] >= 0, f"n_redundant: must be 0 or more, got {p['n_redundant']}")
     need(p["batch_size"] >= 2, f"batch_size: BatchNorm needs at least 2 rows per batch, got {p['batch_size']}")
     for name in ["data_seed", "train_seed", "noise_seed"]:
         need(p[name] >= 0, f"{name}: seeds must be 0 or more, got {p[name]}")
-    need(p["n_informative"] + p["n_redundant"] <= p["n_features"],
+    need(not synthetic or p["n_informative"] + p["n_redundant"] <= p["n_features"],
          f"n_informative + n_redundant ({p['n_informative'] + p['n_redundant']}) must not exceed n_features ({p['n_features']})")
-    need(p["n_classes"] * 2 <= 2 ** p["n_informative"],
+    need(not synthetic or p["n_classes"] * 2 <= 2 ** p["n_informative"],
          f"n_classes ({p['n_classes']}) needs n_informative of at least {math.ceil(math.log2(p['n_classes'] * 2))} "
          f"(make_classification puts two clusters per class on the corners of an n_informative-cube)")
     need(p["n_classes"] >= 2, f"n_classes: need at least 2 classes, got {p['n_classes']}")
@@ -140,7 +135,7 @@ def _value_problems(p, methods):
     need(p["challenge_models"] == 0 or p["challenge_models"] >= 3,
          f"challenge_models: use 0 to skip the challenge score or at least 3 models, got {p['challenge_models']}")
 
-    if 0 < p["test_ratio"] < 1 and 0 < p["forget_ratio"] < 1 and p["n_samples"] >= 1:
+    if synthetic and 0 < p["test_ratio"] < 1 and 0 < p["forget_ratio"] < 1 and p["n_samples"] >= 1:
         sizes = dict(zip(["retain", "forget", "test"], split_sizes(p["n_samples"], p["test_ratio"], p["forget_ratio"])))
         for split, n in sizes.items():
             need(n >= 2 * p["n_classes"],
@@ -235,7 +230,7 @@ def validate(given, notebook=NOTEBOOK):
                  if (msg := _type_problem(name, value, known[name]))]
     if not problems:
         params = {**known, **given}
-        problems = _value_problems(params, known["methods"])
+        problems = _value_problems(params, known["methods"]) or datasets.problems(params)
     if problems:
         raise ParameterError("bad parameters:\n  - " + "\n  - ".join(problems))
     return params

@@ -12,7 +12,7 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, params, runner
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, params, runner
 from nbutils.challenge import forget_score
 from nbutils.methods import METHODS
 
@@ -109,6 +109,34 @@ def test_no_method_one_seed_and_no_challenge_still_report():
         assert "No unlearning method ran" in (out / "unlearning.html").read_text()
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.mark.parametrize("files, expected", [
+    (["datasets/penguins.yaml", "forget/penguins_class.yaml"], "Forget the whole class 'Chinstrap'"),
+    (["datasets/example.yaml"], "forget_ids.txt"),
+])
+def test_a_users_table_and_deletion_request_run_end_to_end(files, expected):
+    name = "pytest-" + files[0].split("/")[1].removesuffix(".yaml")
+    out = runner.run([*SMOKE, *(PARAMETERS / f for f in files)], name=name, progress=False)
+    try:
+        examples = pd.read_parquet(out / "examples.parquet")
+        request = params.load([PARAMETERS / f for f in files])
+        table = datasets.read(params.validate(request))
+        assert set(examples["label"].cat.categories) == set(table.class_names)  # labels as the table spells them
+        forgotten = set(examples.loc[examples["split"] == "forget", "row_id"])
+        tested = set(examples.loc[examples["split"] == "test", "row_id"])
+        assert forgotten and not forgotten & tested
+        assert expected in (out / "unlearning.html").read_text()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_cli_refuses_a_missing_table_before_running():
+    name = "pytest-never-created"
+    done = subprocess.run([sys.executable, "-m", "nbutils", "run", "-f", str(SMOKE[1]), "-p", "dataset",
+                           "csv:no/such/table.csv", "-p", "target", "y", "--name", name], capture_output=True, text=True)
+    assert done.returncode == 2 and "no/such/table.csv" in done.stderr
+    assert not (REPORTS / name).exists()
 
 
 def test_plain_papermill_refuses_an_unknown_parameter(tmp_path):

@@ -1,0 +1,521 @@
+"""Tables, torch-free: reading one, the kinds of its columns, the rows a forget request names, the row splits.
+
+``problems(P)`` runs all of it before any training and returns each problem with its fix; ``data.load`` turns
+the same objects into tensors. Relative paths in ``dataset`` and ``forget`` are resolved from the project root,
+so they mean the same from the command line, papermill (working directory ``notebooks/``) and pytest.
+"""
+
+import ast
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.model_selection import train_test_split
+
+from nbutils import ROOT
+
+BUNDLED = ["synthetic", "breast_cancer", "penguins"]
+FILE_KINDS = ["csv", "parquet"]
+FORGET_KINDS = ["random", "class", "where", "ids"]
+# Fewer forget, retain or test rows than this are refused: one row would move an accuracy by more than
+# 10 points, and the loss attack's AUC would rest on fewer than 10 members.
+MIN_ROWS = 10
+# A categorical column with more distinct values than this is an id or free text, not a category: one-hot
+# encoding it would add a feature per value.
+MAX_CATEGORIES = 200
+
+
+class DataError(ValueError):
+    """The table or the forget request cannot be used; ``problems`` holds one sentence per problem, with its fix."""
+
+    def __init__(self, problems):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A labelled table as read. Rows without a target value are left out; everything else is kept raw."""
+
+    source: str  # the dataset parameter
+    frame: pd.DataFrame  # every column, raw: for where: conditions and the description
+    target: str
+    numeric: list  # feature columns scaled as numbers
+    categorical: list  # feature columns one-hot encoded
+    dropped: list  # columns left out of the features (drop_columns)
+    id_column: str  # "" when rows are identified by position
+    ids: np.ndarray  # each row's id: its id_column value, or its position in the file counted from 0
+    labels: np.ndarray  # each row's class index into class_names (int64)
+    class_names: list  # the target's values as strings, in sorted order of the raw values
+    n_unlabelled: int  # rows left out for a missing target value
+
+
+@dataclass(frozen=True)
+class ForgetRequest:
+    """What to forget: ``kind`` is random, class, where or ids; ``rows`` the table positions it names (not random)."""
+
+    kind: str
+    argument: str  # the label, the condition or the ids file; "" for random
+    rows: np.ndarray | None
+    class_index: int | None  # the forgotten class, for kind "class"
+
+
+RANDOM = ForgetRequest("random", "", None, None)  # the seed's scenario
+
+
+@dataclass(frozen=True)
+class RowSplit:
+    """Table positions of the retain, forget and test rows; ``stratified`` says whether the test draw was."""
+
+    retain: np.ndarray
+    forget: np.ndarray
+    test: np.ndarray
+    stratified: bool
+
+    def items(self):
+        return {"retain": self.retain, "forget": self.forget, "test": self.test}.items()
+
+
+@dataclass(frozen=True)
+class Description:
+    """Section 1 of the report: headline facts, the columns, the class balance and the splits."""
+
+    overview: pd.Series
+    columns: pd.DataFrame
+    classes: pd.DataFrame
+    splits: pd.DataFrame
+
+
+def resolve(path):
+    """An absolute path; a relative one is taken from the project root."""
+    return (ROOT / Path(path).expanduser()).resolve()
+
+
+def make_synthetic(*, n_samples, n_features, n_informative, n_redundant, n_classes, flip_y, seed):
+    """The seed's ``make_classification`` table: (X, y) as numpy arrays."""
+    return make_classification(n_samples=n_samples, n_features=n_features, n_informative=n_informative,
+                               n_redundant=n_redundant, n_classes=n_classes, flip_y=flip_y, random_state=seed)
+
+
+def from_arrays(X, y, source="arrays"):
+    """A table of numeric features ``x0``, ``x1``, ... and integer labels ``y``, its features not copied."""
+    frame = _numeric_frame(X, y)
+    return _table(source, frame, "y", list(frame.columns[:-1]), [], [], "", np.arange(len(frame)))
+
+
+def _numeric_frame(X, y):
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])], copy=False)
+    frame["y"] = y
+    return frame
+
+
+def read(P):
+    """The table that parameters ``P`` name, its columns sorted by kind. Raises DataError listing every problem."""
+    raw, default_target = _read_raw(P)
+    target, id_column = P["target"] or default_target, P["id_column"]
+    problems = _column_problems(raw, P["dataset"], target, P)
+    if problems:
+        raise DataError(problems)
+    dropped = list(dict.fromkeys(P["drop_columns"]))
+    features = [c for c in raw.columns if c not in {target, id_column, *dropped}]
+    numeric = [c for c in features if c in P["numeric_columns"]
+               or (c not in P["categorical_columns"] and _is_number(raw[c]))]
+    categorical = [c for c in features if c not in numeric]
+    ids = raw[id_column].to_numpy() if id_column else np.arange(len(raw))
+    return _table(P["dataset"], raw, target, numeric, categorical, dropped, id_column, ids)
+
+
+def _table(source, frame, target, numeric, categorical, dropped, id_column, ids):
+    labelled = frame[target].notna().to_numpy()
+    n_unlabelled = int(len(frame) - labelled.sum())
+    if n_unlabelled:
+        frame, ids = frame[labelled].reset_index(drop=True), ids[labelled]
+    labels, values = pd.factorize(frame[target], sort=True)
+    return Table(source, frame, target, numeric, categorical, dropped, id_column, ids, labels.astype(np.int64),
+                 [str(v) for v in values], n_unlabelled)
+
+
+def features(table, positions):
+    """The feature columns of the rows at ``positions``, ready for the encoder: declared-numeric columns as
+    numbers, categorical ones as strings (missing values stay missing)."""
+    columns = table.frame.columns.get_indexer(table.numeric + table.categorical)
+    frame = table.frame.iloc[positions, columns]
+    for c in table.numeric:
+        if not _is_number(frame[c]):
+            frame[c] = pd.to_numeric(frame[c], errors="coerce")
+    for c in table.categorical:
+        if not pd.api.types.is_string_dtype(frame[c]):
+            frame[c] = frame[c].map(str, na_action="ignore").astype(object)
+    return frame
+
+
+def _read_raw(P):
+    """(raw DataFrame, its default target column) for a bundled dataset or a csv:/parquet: file."""
+    source = P["dataset"]
+    if source == "synthetic":
+        X, y = make_synthetic(n_samples=P["n_samples"], n_features=P["n_features"], n_informative=P["n_informative"],
+                              n_redundant=P["n_redundant"], n_classes=P["n_classes"], flip_y=P["flip_y"],
+                              seed=P["data_seed"])
+        return _numeric_frame(X, y), "y"
+    if source == "breast_cancer":
+        bunch = load_breast_cancer(as_frame=True)
+        frame = bunch.frame.rename(columns={"target": "diagnosis"})
+        frame["diagnosis"] = bunch.target_names[bunch.target.to_numpy()]
+        return frame, "diagnosis"
+    if source == "penguins":
+        from palmerpenguins import load_penguins
+
+        return load_penguins(), "species"
+    kind, _, path = source.partition(":")
+    if kind not in FILE_KINDS or not path:
+        raise DataError(f"dataset: unknown {source!r}{_suggest(source, BUNDLED)}; use one of {BUNDLED}, "
+                        "csv:<path> or parquet:<path>")
+    return _read_file(kind, resolve(path)), ""
+
+
+def _read_file(kind, path):
+    where = "relative paths are read from the project root"
+    if not path.exists():
+        raise DataError(f"dataset: no file {path} ({where}, {ROOT}); check the path")
+    if not path.is_file():
+        raise DataError(f"dataset: {path} is a directory, not a file; name a .csv or .parquet file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as error:
+        raise DataError(f"dataset: cannot read {path}: {error.strerror}; check its permissions") from error
+    if not head:
+        raise DataError(f"dataset: {path} is empty; name a file with a header row and data rows")
+    is_parquet = head == b"PAR1"
+    if kind == "csv" and is_parquet:
+        raise DataError(f"dataset: {path} is a Parquet file; use parquet:{path}")
+    if kind == "parquet" and not is_parquet:
+        raise DataError(f"dataset: {path} is not a Parquet file (no PAR1 header); for a CSV file use csv:{path}")
+    try:
+        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"dataset: {path} is neither CSV (UTF-8 text) nor Parquet; export it as one of them") from error
+    except (ValueError, OSError) as error:  # pandas' ParserError and EmptyDataError, pyarrow's ArrowInvalid
+        raise DataError(f"dataset: cannot read {path} as {kind.upper()}: {str(error).strip()}; "
+                        f"export it as {kind.upper()} again") from error
+    if frame.empty:
+        raise DataError(f"dataset: {path} has no data rows; name a file with a header row and data rows")
+    return frame
+
+
+def _column_problems(raw, source, target, P):
+    """Sentences for an absent or one-class target, unknown or conflicting column overrides, text in a column
+    declared numeric, a bad id column and a categorical column with too many values."""
+    columns = list(raw.columns)
+    listing = f"the table's columns are {columns}"
+    if not target:
+        return [f"target: name the label column of {source}; {listing}"]
+    if target not in raw:
+        return [f"target: no column {target!r}{_suggest(target, columns)}; {listing}"]
+    problems = []
+    n_classes = raw[target].nunique()
+    if n_classes < 2:
+        problems.append(f"target: column {target!r} has {n_classes} class(es); name a column with two or more classes")
+    id_column = P["id_column"]
+    overrides = {"categorical_columns": P["categorical_columns"], "numeric_columns": P["numeric_columns"],
+                 "drop_columns": P["drop_columns"], "id_column": [id_column] if id_column else []}
+    for name, listed in overrides.items():
+        problems += [f"{name}: no column {c!r}{_suggest(c, columns)}; {listing}" for c in listed if c not in raw]
+        if target in listed:
+            problems.append(f"{name}: {target!r} is the target; leave it out")
+    both = set(P["categorical_columns"]) & set(P["numeric_columns"])
+    if both:
+        problems.append(f"categorical_columns and numeric_columns both list {sorted(both)}; keep each in one")
+    for c in P["numeric_columns"]:
+        if c in raw and not _is_number(raw[c]):
+            text = raw[c][raw[c].notna() & pd.to_numeric(raw[c], errors="coerce").isna()]
+            if len(text):
+                problems.append(f"numeric_columns: column {c!r} holds text, e.g. {text.iloc[0]!r} "
+                                f"({len(text)} such values); fix those values or list {c!r} in categorical_columns")
+    if id_column in raw:
+        ids = raw[id_column]
+        if ids.isna().any():
+            problems.append(f"id_column: {int(ids.isna().sum())} rows have no {id_column!r}; give every row an id")
+        repeated = ids[ids.duplicated()].unique()
+        if len(repeated):
+            problems.append(f"id_column: {len(repeated)} ids occur more than once in {id_column!r}, "
+                            f"e.g. {_examples(repeated)}; ids must be unique")
+    left_out = {target, id_column, *P["drop_columns"], *P["numeric_columns"]}
+    for c in columns:
+        if c not in left_out and (c in P["categorical_columns"] or not _is_number(raw[c])):
+            n = raw[c].nunique()
+            if n > MAX_CATEGORIES:
+                problems.append(f"column {c!r} has {n} distinct values, too many to one-hot encode (at most "
+                                f"{MAX_CATEGORIES}); if it identifies rows set id_column: {c}, else add it to "
+                                "drop_columns (or numeric_columns if it holds numbers)")
+    if not [c for c in columns if c not in {target, id_column, *P["drop_columns"]}]:
+        problems.append("drop_columns: no feature column is left; drop fewer columns")
+    return problems
+
+
+def _is_number(column):
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def forget_request(table, P):
+    """The rows the ``forget`` parameter names, checked. Raises DataError with the problem and its fix."""
+    kind, _, argument = P["forget"].partition(":")
+    if kind not in FORGET_KINDS or (kind == "random") != (argument == ""):
+        raise DataError(f"forget: unknown {P['forget']!r}; use random, class:<label>, where:<condition> or ids:<path>")
+    if kind == "random":
+        return RANDOM
+    if kind == "class":
+        if argument not in table.class_names:
+            raise DataError(f"forget: no class {argument!r} in {table.target!r}; its classes are {table.class_names}")
+        index = table.class_names.index(argument)
+        if len(table.class_names) < 3:
+            raise DataError(f"forget: class forgetting needs three or more classes; with {table.class_names} the "
+                            "retrained models would see a single class. Use a table with more classes, or "
+                            "forget: where:<condition> or ids:<path>")
+        return ForgetRequest("class", argument, np.flatnonzero(table.labels == index), index)
+    rows = _rows_where(table, argument) if kind == "where" else _rows_listed(table, argument)
+    return ForgetRequest(kind, argument, rows, None)
+
+
+def _rows_where(table, condition):
+    """Positions of the rows matching a pandas query, its column names checked before it is evaluated."""
+    columns = list(table.frame.columns)
+    try:
+        names = _condition_names(condition)
+    except SyntaxError as error:
+        raise DataError(f"forget: the condition {condition!r} is not a valid expression ({error.msg}); write it as "
+                        "in DataFrame.query, e.g. where:age > 60 and sex == \"female\"") from error
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise DataError([f"forget: the condition names {n!r}, which is not a column{_suggest(n, columns)}; "
+                         f"the columns are {columns} (quote names with spaces in backticks)" for n in unknown])
+    try:
+        matches = table.frame.eval(condition, engine="python")
+    except Exception as error:  # pandas raises many kinds for a well-formed but ill-typed condition
+        raise DataError(f"forget: evaluating {condition!r} failed: {type(error).__name__}: {error}") from error
+    if not isinstance(matches, pd.Series) or not pd.api.types.is_bool_dtype(matches):
+        raise DataError(f"forget: {condition!r} is not true or false per row; write a comparison, e.g. age > 60")
+    rows = np.flatnonzero(matches.fillna(False).to_numpy(dtype=bool))
+    if len(rows) == 0:
+        raise DataError(f"forget: {condition!r} matches no rows; loosen the condition")
+    if len(rows) == len(table.frame):
+        raise DataError(f"forget: {condition!r} matches all {len(rows)} rows, leaving nothing to retain; "
+                        "narrow the condition")
+    return rows
+
+
+def _condition_names(condition):
+    """Column names a pandas query refers to: bare names and `backticked` ones, not the functions it calls."""
+    quoted = {}
+
+    def placeholder(match):
+        quoted[f"_quoted_{len(quoted)}"] = match.group(1)
+        return f"_quoted_{len(quoted) - 1}"
+
+    tree = ast.parse(re.sub(r"`([^`]*)`", placeholder, condition), mode="eval")
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called]
+    return list(dict.fromkeys(quoted.get(n, n) for n in names))
+
+
+def _rows_listed(table, path_text):
+    """Positions of the rows whose ids an ids file lists: one id per line, or a CSV column (see ``read_ids``)."""
+    path = resolve(path_text)
+    wanted = read_ids(path, table.id_column)
+    id_name = f"column {table.id_column!r}" if table.id_column else "the row positions (no id_column set)"
+    problems = []
+    repeated = wanted[wanted.duplicated()].unique()
+    if len(repeated):
+        problems.append(f"forget: {path.name} lists {len(repeated)} ids more than once, e.g. {_examples(repeated)}; "
+                        "list each id once")
+    known = pd.Index(pd.Series(table.ids).astype(str))
+    positions = known.get_indexer(wanted.drop_duplicates())
+    missing = wanted.drop_duplicates()[positions < 0]
+    if len(missing):
+        unlabelled = f" ({table.n_unlabelled} rows without a target value are left out)" if table.n_unlabelled else ""
+        problems.append(f"forget: {len(missing)} of the {wanted.nunique()} ids in {path.name} are not in {id_name}, "
+                        f"e.g. {_examples(missing)}{unlabelled}; remove them or fix id_column")
+    if problems:
+        raise DataError(problems)
+    return np.sort(positions)
+
+
+def read_ids(path, id_column):
+    """The ids a deletion request lists, as strings. A ``.csv`` file has a header row and the ids in the column
+    named ``id_column`` (or its only column); any other file holds one id per line, without a header."""
+    if not path.is_file():
+        raise DataError(f"forget: no ids file {path} (relative paths are read from the project root, {ROOT})")
+    try:
+        if path.suffix.lower() == ".csv":
+            listing = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            listing = pd.DataFrame({id_column: path.read_text().splitlines()}, dtype=object)
+    except (UnicodeDecodeError, ValueError, OSError) as error:
+        raise DataError(f"forget: cannot read {path} as a CSV or text file of ids: {error}") from error
+    if id_column not in listing and listing.shape[1] != 1:
+        raise DataError(f"forget: {path.name} has columns {list(listing.columns)}; keep a single column, or name "
+                        "the id column as in the table and set id_column")
+    ids = (listing[id_column] if id_column in listing else listing.iloc[:, 0]).astype(str).str.strip()
+    ids = ids[ids != ""].reset_index(drop=True)
+    if ids.empty:
+        raise DataError(f"forget: {path} lists no ids; list one id per line")
+    return ids
+
+
+def split_sizes(n_rows, test_ratio, forget_ratio):
+    """(retain, forget, test) row counts of the random scenario, rounded as ``train_test_split`` rounds."""
+    n_test = math.ceil(test_ratio * n_rows)
+    n_forget = math.ceil(forget_ratio * (n_rows - n_test))
+    return n_rows - n_test - n_forget, n_forget, n_test
+
+
+def split_rows(table, request, *, test_ratio, forget_ratio, seed):
+    """Retain, forget and test rows; the test rows never include a forget row.
+
+    random: a stratified test share of the table, then a stratified forget share of the rest (the seed's split).
+    class: the same test draw, so the test set keeps the class's share of rows, which no model trains on;
+    the forget set is every other row of the class. where, ids: the request fixes the forget rows; the test
+    set is a stratified ``test_ratio`` of the other rows.
+    """
+    rows = np.arange(len(table.labels))
+    if request.kind in ("random", "class"):
+        train, test, stratified = _draw(rows, table.labels, test_ratio, seed)
+        if request.kind == "random":
+            retain, forget, _ = _draw(train, table.labels, forget_ratio, seed)
+        else:
+            in_class = table.labels[train] == request.class_index
+            retain, forget = train[~in_class], train[in_class]
+        return RowSplit(retain, forget, test, stratified)
+    others = np.setdiff1d(rows, request.rows)
+    retain, test, stratified = _draw(others, table.labels, test_ratio, seed)
+    return RowSplit(retain, request.rows, test, stratified)
+
+
+def _draw(rows, labels, share, seed):
+    """(kept, drawn, stratified): a ``share`` of ``rows`` drawn at random, stratified by label where possible."""
+    y = labels[rows]
+    n_drawn = math.ceil(share * len(rows))
+    counts = np.bincount(y)
+    classes = np.count_nonzero(counts)
+    stratified = counts[counts > 0].min() >= 2 and classes <= n_drawn <= len(rows) - classes
+    kept, drawn = train_test_split(rows, test_size=share, random_state=seed, stratify=y if stratified else None)
+    return kept, drawn, stratified
+
+
+def size_problems(table, request, P):
+    """Sentences for a split too small to evaluate, or a retain set of one class. Sizes that follow from the
+    ratios are checked before the rows are drawn (a draw from too few rows fails), the others after."""
+    n, test_ratio, forget_ratio = len(table.labels), P["test_ratio"], P["forget_ratio"]
+    if request.kind == "random":
+        planned = dict(zip(["retain", "forget", "test"], split_sizes(n, test_ratio, forget_ratio)))
+    elif request.kind == "class":
+        planned = {"test": math.ceil(test_ratio * n), "training": n - math.ceil(test_ratio * n)}
+    else:
+        n_others = n - len(request.rows)
+        planned = {"forget": len(request.rows), "test": math.ceil(test_ratio * n_others),
+                   "retain": n_others - math.ceil(test_ratio * n_others)}
+    problems = [_too_small(name, k, request.kind) for name, k in planned.items() if k < MIN_ROWS]
+    if problems:
+        return problems
+    rows = split_rows(table, request, test_ratio=test_ratio, forget_ratio=forget_ratio, seed=P["data_seed"])
+    problems = [_too_small(name, len(k), request.kind) for name, k in rows.items() if len(k) < MIN_ROWS]
+    retained = np.unique(table.labels[rows.retain])
+    if len(retained) == 1:
+        problems.append(f"the retain set holds one class ({table.class_names[retained[0]]!r}); models need two or "
+                        "more to learn anything; forget fewer rows")
+    return problems
+
+
+def _too_small(split, n, kind, fix=None):
+    fix = fix or {"forget": {"random": "raise forget_ratio", "class": "forget a larger class",
+                             "where": "widen the condition", "ids": "list more ids"}[kind],
+                  "retain": "forget fewer rows or lower test_ratio", "test": "raise test_ratio",
+                  "training": "lower test_ratio"}[split]
+    return (f"the {split} set would have only {n} of the {MIN_ROWS} rows needed to evaluate it (one row would move "
+            f"its accuracy by more than 10 points); {fix}")
+
+
+def problems(P):
+    """Every problem with the data parameters, each with its fix; empty when the data are usable. Reads the
+    table once (the synthetic table with a random forget set needs no reading: its sizes follow from P)."""
+    if P["dataset"] == "synthetic" and P["forget"] == "random":
+        sizes = split_sizes(P["n_samples"], P["test_ratio"], P["forget_ratio"])
+        return [_too_small(name, n, "random", "raise n_samples") for name, n in zip(["retain", "forget", "test"], sizes)
+                if n < MIN_ROWS]
+    try:
+        table = read(P)
+        return size_problems(table, forget_request(table, P), P)
+    except DataError as error:
+        return error.problems
+
+
+def scenario(table, request, rows):
+    """Markdown for the report: what is forgotten, how the test set was drawn, and how to read the metrics."""
+    n_forget, n_test = len(rows.forget), len(rows.test)
+    drawn = "stratified by class" if rows.stratified else "not stratified (a class has too few rows)"
+    if request.kind == "random":
+        return (f"Forget a random {n_forget} of the {n_forget + len(rows.retain)} training rows, {drawn}; the "
+                f"{n_test} test rows are drawn first from the whole table. Forget and test rows come from one "
+                "distribution, so a model that forgot well scores on the forget rows about as on the test rows.")
+    if request.kind == "class":
+        held_out = int(np.sum(table.labels[rows.test] == request.class_index))
+        return (f"Forget the whole class {request.argument!r}: all {n_forget} of its training rows. The retrained "
+                f"models never see it and score about 0 % on these rows, so good forgetting means a forget "
+                f"accuracy near 0 %, not near the test accuracy; read every metric against retrain's. The {n_test} "
+                f"test rows, {drawn}, keep the class's share ({held_out} rows, never trained on): retrain "
+                "misclassifies those too, so its test accuracy sits about that share below the original's.")
+    if request.kind == "where":
+        what = f"the {n_forget} rows where `{request.argument}`"
+    else:
+        by = f"values of {table.id_column!r}" if table.id_column else "row positions"
+        what = f"the {n_forget} rows listed in `{Path(request.argument).name}` (by {by})"
+    return (f"Forget {what}. The {n_test} test rows are drawn from the other rows, {drawn}, so the forget rows "
+            "may differ from the test rows in kind (a category seen only in forget rows is unknown to the encoder, "
+            "fit on the retain rows): compare each method with retrain, not with test accuracy.")
+
+
+def describe(table, rows, n_encoded):
+    """Section 1's tables: headline facts, each column, the class balance per split, each split."""
+    frame = table.frame
+    isna = frame.isna()
+    missing, row_missing = isna.sum(), isna.any(axis=1).to_numpy()
+    overview = pd.Series({
+        "source": table.source, "rows": len(frame), "rows left out (no target value)": table.n_unlabelled,
+        "numeric features": len(table.numeric), "categorical features": len(table.categorical),
+        "features after encoding": n_encoded, "dropped columns": ", ".join(map(str, table.dropped)) or "none",
+        "row ids": table.id_column or "row positions", "target": table.target, "classes": len(table.class_names),
+        "missing cells": f"{int(missing.sum()):,} ({missing.sum() / max(frame.size, 1):.1%})",
+    }, name=table.source, dtype=object)
+    role = {table.target: "target", table.id_column: "id", **{c: "numeric" for c in table.numeric},
+            **{c: "categorical" for c in table.categorical}, **{c: "dropped" for c in table.dropped}}
+    columns = pd.DataFrame({
+        "kind": [role.get(c, "dropped") for c in frame.columns],
+        "dtype": frame.dtypes.astype(str),
+        "missing": missing,
+        "missing %": (100 * missing / max(len(frame), 1)).round(1),
+        "distinct": [frame[c].nunique() if role.get(c) in ("categorical", "target") else pd.NA for c in frame.columns],
+    })
+    counts = {name: np.bincount(table.labels[positions], minlength=len(table.class_names))
+              for name, positions in [("table", slice(None)), *rows.items()]}
+    classes = pd.DataFrame(counts, index=pd.Index(table.class_names, name=table.target))
+    classes.insert(1, "table %", (100 * classes["table"] / classes["table"].sum()).round(1))
+    splits = pd.DataFrame.from_dict({
+        name: {"rows": len(positions), "% of table": round(100 * len(positions) / len(frame), 1),
+               "rows with a missing value": int(row_missing[positions].sum()),
+               "classes present": int(np.count_nonzero(np.bincount(table.labels[positions])))}
+        for name, positions in rows.items()}, orient="index")
+    return Description(overview, columns, classes, splits)
+
+
+def _examples(values, k=3):
+    return ", ".join(repr(v) for v in np.asarray(values)[:k].tolist())
+
+
+def _suggest(name, valid):
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
