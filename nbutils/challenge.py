@@ -230,10 +230,15 @@ class ChallengeScore:
         return self.forget_score * ratio
 
 
-def challenge_score(unlearned_preds, retrained_preds):
-    """The challenge score of N unlearned models against N retrained ones, from their Predictions."""
-    conf_u = logit_scaled_confidence(unlearned_preds.forget, unlearned_preds.y_forget)
-    conf_r = logit_scaled_confidence(retrained_preds.forget, retrained_preds.y_forget)
+def challenge_score(unlearned_preds, retrained_preds, max_forget_rows=None):
+    """The challenge score of N unlearned models against N retrained ones, from their Predictions.
+
+    ``max_forget_rows``: score a random sample of that many forget rows at most (:meth:`Predictions.sample`);
+    the accuracy ratios use every row.
+    """
+    sampled_u, sampled_r = (p.sample(max_forget_rows) if max_forget_rows else p for p in (unlearned_preds, retrained_preds))
+    conf_u = logit_scaled_confidence(sampled_u.forget, sampled_u.y_forget)
+    conf_r = logit_scaled_confidence(sampled_r.forget, sampled_r.y_forget)
     eps = example_epsilons(conf_u, conf_r)
 
     def accuracy(preds, split):

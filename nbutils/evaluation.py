@@ -1,6 +1,8 @@
 """One table row per model for every configuration: accuracy, distance, membership inference, gap to retrain.
 
-Per-model columns come from each of the first ``n_seeds`` models (column ``model``). Per-configuration
+Per-model columns come from each of the first ``n_seeds`` models (column ``model``). Accuracies use every
+row; on a large table, the attacks and the challenge score use a random sample of ``EVALUATION_ROWS`` rows
+per split (the same rows for every configuration), which examples.parquet holds. Per-configuration
 columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on each of that
 configuration's rows, with their 95 % bootstrap interval in ``<column>_lo`` and ``<column>_hi``.
 """
@@ -16,9 +18,10 @@ from nbutils import intervals
 from nbutils.challenge import challenge_score
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy
-from nbutils.metrics import accuracies, param_distance, predict
+from nbutils.metrics import accuracies, diverged, param_distance, predict
 from nbutils.methods import METHODS
 
+EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
 WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score"]
 
@@ -48,8 +51,10 @@ class Scored:
 
 
 def per_model_metrics(preds):
-    """Accuracies and membership-inference columns of every model in ``preds``: a DataFrame."""
-    return pd.DataFrame({**accuracies(preds), **loss_attack(preds), "mia_efficacy": mia_efficacy(preds)})
+    """Accuracies (on every row) and membership-inference columns (on :data:`EVALUATION_ROWS` rows of each
+    split at most) of every model in ``preds``: a DataFrame."""
+    attacked = preds.sample(EVALUATION_ROWS)
+    return pd.DataFrame({**accuracies(preds), **loss_attack(attacked), "mia_efficacy": mia_efficacy(attacked)})
 
 
 def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, target=False):
@@ -84,7 +89,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     n, challenge, challenge_draws = reference.challenge_models, None, np.empty(0)
     rows["forget_score"] = rows["challenge_score"] = np.nan
     if n and not target:
-        challenge = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)))
+        challenge = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)), EVALUATION_ROWS)
         rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
         forget_draws, challenge_draws = intervals.challenge_draws(challenge, name)
         rows["forget_score_lo"], rows["forget_score_hi"] = intervals.interval(forget_draws)
@@ -92,7 +97,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     rows["seconds_per_model"] = seconds_per_model
     bounds = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]
     rows = rows[[c for c in rows if c not in bounds] + bounds]
-    return Scored(rows, example_rows(method, setting, preds, challenge), challenge_draws)
+    return Scored(rows, example_rows(method, setting, preds.sample(EVALUATION_ROWS), challenge), challenge_draws)
 
 
 def sweep(name, params, reference, splits, generator, row_ids=None):
@@ -108,6 +113,9 @@ def sweep(name, params, reference, splits, generator, row_ids=None):
         if splits.X_forget.is_cuda:
             torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
         seconds = (time.perf_counter() - start) / model.n_models
+        if (bad := diverged(model).sum()):
+            print(f"{method.label} ({label}): {bad} of {model.n_models} models diverged (non-finite weights); "
+                  "they predict nothing, and count as wrong wherever class 0 is not the label")
         scored.append(evaluate(name, label, method.numeric(value), predict(model, splits, row_ids), reference,
                                model=model, seconds_per_model=seconds))
     return scored

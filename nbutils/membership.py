@@ -25,9 +25,13 @@ def loss_attack(preds, fprs=(0.01, 0.001)):
     return out
 
 
+SVC_ROWS = 1000  # rows per side the RBF SVC fits on at most: its fit grows quadratically with them
+
+
 def svc_retain_rows(preds):
-    """How many retain rows (the first ones) the MIA-efficacy attack fits on: as many as there are test rows."""
-    return min(len(preds.y_test), len(preds.y_retain))
+    """How many rows per side (the first ones) the MIA-efficacy attack fits on: as many retain rows as test rows,
+    at most ``SVC_ROWS``."""
+    return min(len(preds.y_test), len(preds.y_retain), SVC_ROWS)
 
 
 def mia_efficacy(preds):
@@ -35,8 +39,8 @@ def mia_efficacy(preds):
 
     As in SalUn (Fan et al., ICLR 2024, ``evaluation/SVC_MIA.py``): an RBF SVC
     (C=3, gamma="auto") is fit, per model, on the true-class confidence of as
-    many retain rows (members) as there are test rows (non-members), then applied
-    to the forget rows. Returns a (K,) array in percent.
+    many retain rows (members) as there are test rows (non-members), at most
+    ``SVC_ROWS`` each, then applied to the forget rows. Returns a (K,) array in percent.
     """
     n = svc_retain_rows(preds)
     member = np.exp(true_class_log_probs(preds.retain[:, :n], preds.y_retain[:n]))

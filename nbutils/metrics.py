@@ -27,6 +27,17 @@ class Predictions:
         return Predictions(self.retain[models], self.forget[models], self.test[models],
                            self.y_retain, self.y_forget, self.y_test, self.row_ids)
 
+    def sample(self, max_rows):
+        """The same models on at most ``max_rows`` rows of each split, drawn at random, the same rows every call."""
+        picked = {}
+        for split in ("retain", "forget", "test"):
+            n = len(getattr(self, f"y_{split}"))
+            picked[split] = (np.sort(np.random.default_rng(n).choice(n, max_rows, replace=False))
+                             if n > max_rows else slice(None))
+        return Predictions(*(getattr(self, s)[:, picked[s]] for s in ("retain", "forget", "test")),
+                           *(getattr(self, f"y_{s}")[picked[s]] for s in ("retain", "forget", "test")),
+                           {s: np.asarray(ids)[picked[s]] for s, ids in self.row_ids.items()})
+
 
 @torch.no_grad()
 def predict(model, splits, row_ids=None):
@@ -37,8 +48,10 @@ def predict(model, splits, row_ids=None):
     model.eval()
 
     def logits(X):  # (K, n, C), a bounded number of rows at a time: activations are (K, width, rows)
-        return np.concatenate([model(X[i:i + PREDICT_ROWS]).transpose(1, 2).double().cpu().numpy()
-                               for i in range(0, len(X), PREDICT_ROWS)], axis=1)
+        out = np.concatenate([model(X[i:i + PREDICT_ROWS]).transpose(1, 2).double().cpu().numpy()
+                              for i in range(0, len(X), PREDICT_ROWS)], axis=1)
+        # A model whose weights diverged predicts nothing: its non-finite logits count as ties (class 0 wins).
+        return np.nan_to_num(out, nan=0.0, posinf=1e30, neginf=-1e30)
 
     return Predictions(
         logits(splits.X_retain), logits(splits.X_forget), logits(splits.X_test),
@@ -56,6 +69,13 @@ def true_class_log_probs(logits, y):
     """log p_y for every model and row: shape (K, n)."""
     log_probs = torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
     return np.take_along_axis(log_probs, y[None, :, None], axis=-1)[..., 0]
+
+
+@torch.no_grad()
+def diverged(model):
+    """Whether each model has a non-finite weight or BatchNorm statistic: (K,) numpy bool."""
+    finite = [t.flatten(1).isfinite().all(dim=1) for t in [*model.parameters(), *model.buffers()] if t.dim() > 1]
+    return ~torch.stack(finite).all(dim=0).cpu().numpy()
 
 
 @torch.no_grad()

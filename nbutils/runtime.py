@@ -1,6 +1,7 @@
 """Where and how a run executes: device, threads, random streams, and the clock per section."""
 
 import platform
+import resource
 import time
 import zlib
 from importlib.metadata import version
@@ -33,12 +34,14 @@ def generator(device, seed, *stream):
 
 
 def environment(device):
-    """Library versions and the machine, for metrics.json."""
+    """Library versions, the machine and the kernel's peak memory so far (resident set size), for metrics.json."""
     info = {name: version(name) for name in PACKAGES}
     info.update(python=platform.python_version(), platform=platform.platform(), device=str(device),
-                threads=torch.get_num_threads())
+                threads=torch.get_num_threads(),
+                peak_memory_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))  # kernel, so far
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+        info["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
     return info
 
 

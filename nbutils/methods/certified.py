@@ -75,9 +75,17 @@ def certificate(params):
     return {f"epsilon={e:g}": (e, delta, gaussian_sigma(e, delta, sensitivity)) for e in params["certified_epsilons"]}
 
 
+STATISTICS_ROWS = 65_536  # retain rows the BatchNorm statistics are computed from (all of them, up to this many)
+
+
 @torch.no_grad()
 def with_retain_statistics(model, X_retain):
-    """Set every BatchNorm's running mean and variance to those of its input over all retain rows, in place."""
+    """Set every BatchNorm's running mean and variance to those of its input over the retain rows, in place.
+
+    One pass over the first ``STATISTICS_ROWS`` retain rows (in random order for every forget request), which
+    bounds memory on large tables.
+    """
+    X_retain = X_retain[:STATISTICS_ROWS]
     saved = [norm.momentum for norm in model.norms]
     for norm in model.norms:
         norm.momentum = 1.0  # running statistics := this batch's

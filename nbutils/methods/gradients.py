@@ -111,11 +111,26 @@ def cross_entropy_grad(logits, y):
     return probs - F.one_hot(y, probs.shape[1]).transpose(-1, -2).to(probs.dtype)
 
 
+FISHER_ROWS = 8192  # rows per pass: per-example pieces are (K, width, rows), so memory stays bounded
+
+
+def _mean_over_rows(sums_of, X, *rest):
+    """Mean over the rows of X of ``sums_of(X_chunk, *rest_chunks)``, a dict of per-parameter sums, in chunks."""
+    total = None
+    for start in range(0, len(X), FISHER_ROWS):
+        part = sums_of(*(a[start:start + FISHER_ROWS] for a in (X, *rest)))
+        total = part if total is None else {name: total[name] + s for name, s in part.items()}
+    return {name: s / len(X) for name, s in total.items()}
+
+
 def empirical_fisher(model, X, y):
     """Mean over rows of each per-example cross-entropy gradient squared (true labels), by parameter name."""
-    pieces = forward_pieces(model, X)
-    sums = squared_sums(model, pieces, deltas(pieces, cross_entropy_grad(pieces.logits, y)))
-    return {name: s / len(X) for name, s in sums.items()}
+
+    def sums(X, y):
+        pieces = forward_pieces(model, X)
+        return squared_sums(model, pieces, deltas(pieces, cross_entropy_grad(pieces.logits, y)))
+
+    return _mean_over_rows(sums, X, y)
 
 
 def expected_fisher(model, X):
@@ -124,12 +139,16 @@ def expected_fisher(model, X):
     p is each model's own prediction (Golatkar et al.'s Fisher), so no labels are needed. Exact:
     one backward pass per class c, each row's logit gradient softmax - one_hot(c) scaled by sqrt p(c|x).
     """
-    pieces = forward_pieces(model, X)
-    probs = pieces.logits.detach().softmax(dim=1)  # (K, C, B)
-    one_hot = torch.eye(probs.shape[1], device=probs.device)
-    total = {name: 0 for name, _ in model.named_parameters()}
-    for c in range(probs.shape[1]):
-        grad = (probs - one_hot[:, c:c + 1]) * probs[:, c:c + 1].sqrt()
-        for name, s in squared_sums(model, pieces, deltas(pieces, grad)).items():
-            total[name] = total[name] + s
-    return {name: s / len(X) for name, s in total.items()}
+
+    def sums(X):
+        pieces = forward_pieces(model, X)
+        probs = pieces.logits.detach().softmax(dim=1)  # (K, C, B)
+        one_hot = torch.eye(probs.shape[1], device=probs.device)
+        total = {name: 0 for name, _ in model.named_parameters()}
+        for c in range(probs.shape[1]):
+            grad = (probs - one_hot[:, c:c + 1]) * probs[:, c:c + 1].sqrt()
+            for name, s in squared_sums(model, pieces, deltas(pieces, grad)).items():
+                total[name] = total[name] + s
+        return total
+
+    return _mean_over_rows(sums, X)
