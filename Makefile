@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench clean
+.PHONY: setup report test bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ report: $(STAMP)  ## execute the notebook on the default parameters and render r
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## time training against the seed's loop; writes benchmarks/results.md
+bench: $(STAMP)  ## time training against the seed's loop, and the challenge score; appends to benchmarks/results.md
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_challenge.py
+
+bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows: seconds and peak memory
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) reports/*/
