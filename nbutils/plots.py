@@ -1,5 +1,7 @@
 """The report's figures. Lines show the mean over models, bands and bars one standard deviation."""
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -159,19 +161,33 @@ def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
     return fig
 
 
-def epsilon_ecdf(examples, chosen):
+def epsilon_ecdf(examples, chosen, n_models):
     """Section 9: the distribution over forget rows of the challenge's per-row epsilon, for each method's
-    operating point against the original models and the second retrained ensemble (the ceiling)."""
+    operating point against the original models and the second retrained ensemble (the ceiling).
+
+    Rows past ceil(log(N - 1)) score no points; epsilons beyond the plot (up to the cap of 50) pile up at its
+    right edge, and each legend entry gives the share of rows that score nothing.
+    """
     keys = set(zip(chosen["method"], chosen["setting"]))
     rows = examples[(examples["split"] == "forget") & (examples["model"] == 0) & examples["epsilon"].notna()]
     rows = rows[[(m, s) in keys for m, s in zip(rows["method"], rows["setting"])]]
-    names = {(m, s): f"{label(m)} ({s})" if s != "-" else label(m) for m, s in keys}
-    rows = rows.assign(configuration=[names[(m, s)] for m, s in zip(rows["method"], rows["setting"])])
-    order = [names[k] for k in [("original", "-"), ("retrain_2", "-")] if k in keys]
-    order += sorted(set(rows["configuration"]) - set(order))
-    fig, ax = plt.subplots(figsize=(10, 5))
-    sns.ecdfplot(rows, x="epsilon", hue="configuration", hue_order=order, ax=ax)
-    ax.set(xlabel="Per-row ε (the challenge caps it at 50)", ylabel="Share of forget rows at or below ε",
-           title="How distinguishable each forget row stays from retraining (left is better)", xscale="symlog")
+    zero_points = math.ceil(math.log(n_models - 1))
+    right = zero_points + 0.5
+    fig, ax = plt.subplots(figsize=(12, 5))
+    references = {("original", "-"): ("tab:red", 2.5), ("retrain_2", "-"): ("black", 2.5)}
+    groups = rows.groupby(["method", "setting"], sort=False, observed=True)
+    order = sorted(groups.groups, key=lambda k: (k not in references, label(k[0])))
+    for key in order:
+        eps = groups.get_group(key)["epsilon"].to_numpy()
+        color, width = references.get(key, (None, 1.2))
+        name = label(key[0]) + (f" ({key[1]})" if key[1] != "-" else "")
+        ax.ecdf(np.minimum(eps, right), color=color, linewidth=width,
+                label=f"{name}: {np.mean(eps >= zero_points):.0%} score 0")
+    ax.axvline(zero_points, color="grey", linestyle=":", label=f"ε = {zero_points}: no points past it")
+    ax.set(xlim=(0, right), xlabel="Per-row ε (larger ones, up to the cap of 50, drawn at the right edge)",
+           ylabel="Share of forget rows at or below ε",
+           title="How distinguishable each forget row stays from retraining (higher and further left is better)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
+    fig.tight_layout()
     return fig
