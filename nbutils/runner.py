@@ -1,9 +1,11 @@
 """Running the master notebook with papermill and rendering it with nbconvert."""
 
+import os
 from pathlib import Path
 
 import nbformat
 import papermill
+import zmq
 from jupyter_client.kernelspec import find_kernel_specs
 from nbconvert import HTMLExporter
 
@@ -28,8 +30,10 @@ def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KE
 
     ``reports_dir`` defaults to the project's reports/; ``name`` must be one folder name.
     Bad parameters raise ParameterError before anything runs. A failing cell
-    raises papermill's PapermillExecutionError; the executed notebook, error
-    included, stays in reports/<name>/ and no HTML is written.
+    raises papermill's PapermillExecutionError (a dead kernel DeadKernelError, a
+    cell over ``cell_timeout`` CellTimeoutError); the executed notebook, error
+    included, stays in reports/<name>/ and no HTML is written. While it runs,
+    the notebook is .unlearning.partial.ipynb; an interrupted run leaves it there.
     """
     given = params.load(files, overrides)
     given["run_name"] = name
@@ -41,10 +45,36 @@ def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KE
                            f"`python -m ipykernel install --sys-prefix --name {kernel}`) first")
     out = run_folder(validated)
     out.mkdir(parents=True, exist_ok=True)
-    html = out / "unlearning.html"
-    html.unlink(missing_ok=True)  # a failed run must not leave an older, complete-looking report
-    executed = out / "unlearning.ipynb"
-    papermill.execute_notebook(str(notebook), str(executed), parameters=given, kernel_name=kernel,
-                               cwd=str(Path(notebook).parent), execution_timeout=cell_timeout, progress_bar=progress)
+    html, executed = out / "unlearning.html", out / "unlearning.ipynb"
+    for older in (html, executed):  # a failed or interrupted run must not leave an older, complete-looking report
+        older.unlink(missing_ok=True)
+    partial = out / ".unlearning.partial.ipynb"  # papermill saves after each cell; renamed when execution ends
+    try:
+        _execute(notebook, partial, given, kernel=kernel, cell_timeout=cell_timeout, progress=progress)
+    except Exception:
+        if partial.exists():
+            os.replace(partial, executed)  # the failed run's notebook, error included
+        raise
+    os.replace(partial, executed)
     render_html(executed, html)
     return out
+
+
+def _execute(notebook, output, parameters, *, kernel, cell_timeout, progress, kernel_starts=3):
+    """papermill.execute_notebook, retrying a kernel that fails to start (parallel starts can race for a port)."""
+    for attempt in range(1, kernel_starts + 1):
+        try:
+            return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
+                                              cwd=str(Path(notebook).parent), execution_timeout=cell_timeout,
+                                              progress_bar=progress)
+        except (RuntimeError, TimeoutError, zmq.ZMQError):
+            if attempt == kernel_starts or not _no_cell_started(output):
+                raise
+
+
+def _no_cell_started(executed):
+    """Whether papermill's saved notebook shows no cell's start time: the kernel never ran one."""
+    if not Path(executed).exists():
+        return True
+    cells = nbformat.read(executed, as_version=4).cells
+    return all(cell.metadata.get("papermill", {}).get("start_time") is None for cell in cells)
