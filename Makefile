@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-scale clean
+.PHONY: setup report test bench bench-report bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP)  ## run the whole test suite
 bench: $(STAMP)  ## time training against the seed's loop, and the challenge score; appends to benchmarks/results.md
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_challenge.py
+
+bench-report: $(STAMP)  ## the default report's wall time against the seed notebook's, side by side
+	$(BIN)/python benchmarks/bench_report.py
 
 bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows: seconds and peak memory
 	$(BIN)/python benchmarks/bench_scale.py
