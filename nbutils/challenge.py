@@ -119,10 +119,12 @@ def _first_left_above(z, start, step, stop):
     """For samples z (..., 2N) and left grids (..., 1): the index of the first grid point above each sample."""
     z, start, step, stop = np.broadcast_arrays(z, start, step, stop)
     position = (z - start) / step
-    index = np.clip(np.floor(position) + 1, 0, N_LEFT).astype(np.int64)
+    below = np.floor(position)
+    index = np.clip(below + 1, 0, N_LEFT).astype(np.int64)
     # The estimate can be off by one only where a sample lies within rounding of a grid point (the last one
     # included, which np.linspace sets to ``stop``): check those against the exact grid values.
-    at = np.nonzero(np.abs(position - np.rint(position)) < 1e-6)
+    fraction = position - below
+    at = np.nonzero((fraction < 1e-6) | (fraction > 1 - 1e-6))
     for _ in range(4):
         fix = _off_by_one(index[at], z[at], start[at], step[at], stop[at])
         if not fix.any():

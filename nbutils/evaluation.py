@@ -8,6 +8,7 @@ configuration's rows, with their 95 % bootstrap interval in ``<column>_lo`` and 
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +65,12 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     and they get no challenge score.
     """
     k, name = reference.n_seeds, f"{method}/{setting}"
-    rows = per_model_metrics(preds.subset(slice(k)))
+    n, challenge_draws = reference.challenge_models, np.empty(0)
+    with ThreadPoolExecutor(1) as pool:  # the challenge score runs beside the attacks: both mostly release the GIL
+        pending = pool.submit(challenge_score, preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)),
+                              EVALUATION_ROWS) if n and not target else None
+        rows = per_model_metrics(preds.subset(slice(k)))
+        challenge = pending.result() if pending else None
     rows.insert(0, "model", np.arange(k))  # index of the model in its ensemble
     rows.insert(0, "value", value)
     rows.insert(0, "setting", setting)
@@ -86,10 +92,8 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
         for col, d in draws.items():
             rows[f"{col}_lo"], rows[f"{col}_hi"] = intervals.interval(d)
 
-    n, challenge, challenge_draws = reference.challenge_models, None, np.empty(0)
     rows["forget_score"] = rows["challenge_score"] = np.nan
-    if n and not target:
-        challenge = challenge_score(preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)), EVALUATION_ROWS)
+    if challenge is not None:
         rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
         forget_draws, challenge_draws = intervals.challenge_draws(challenge, name)
         rows["forget_score_lo"], rows["forget_score_hi"] = intervals.interval(forget_draws)
