@@ -9,7 +9,7 @@ from tqdm import tqdm
 from nbutils.model import MLPEnsemble, draw_keep_masks
 
 
-SEGMENT_ROWS = 65_536  # rows gathered per model at once: bounds memory on large tables
+SEGMENT_ROWS = 16_384  # rows gathered per model at once: bounds memory on large tables
 
 
 def _adam(params, lr):

@@ -118,8 +118,8 @@ def _mean_over_rows(sums_of, X, *rest):
     """Mean over the rows of X of ``sums_of(X_chunk, *rest_chunks)``, a dict of per-parameter sums, in chunks."""
     total = None
     for start in range(0, len(X), FISHER_ROWS):
-        part = sums_of(*(a[start:start + FISHER_ROWS] for a in (X, *rest)))
-        total = part if total is None else {name: total[name] + s for name, s in part.items()}
+        part = {name: s.detach() for name, s in sums_of(*(a[start:start + FISHER_ROWS] for a in (X, *rest))).items()}
+        total = part if total is None else {name: total[name] + s for name, s in part.items()}  # no graph kept
     return {name: s / len(X) for name, s in total.items()}
 
 
