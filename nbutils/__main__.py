@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from nbutils import KERNEL, NOTEBOOK, REPORTS, runner, sweep
@@ -63,18 +64,22 @@ def main(argv=None):
         return 0
     if args.command == "sweep":
         return _sweep(args)
-    overrides = {key: yaml.safe_load(value) for key, value in args.parameter}
     try:
+        overrides = {key: yaml.safe_load(value) for key, value in args.parameter}
         out = runner.run(args.file, overrides, args.name, kernel=args.kernel, cell_timeout=args.cell_timeout,
                          progress=not args.no_progress)
-    except (ParameterError, RuntimeError, FileNotFoundError) as error:
+    except (DeadKernelError, CellTimeoutError) as error:
+        print(f"error: the run stopped: {type(error).__name__}: {error}\n"
+              f"the notebook as far as it ran is in {REPORTS / args.name}/unlearning.ipynb", file=sys.stderr)
+        return 1
+    except (ParameterError, RuntimeError, FileNotFoundError, yaml.YAMLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except PapermillExecutionError as error:
         print(f"error: the notebook failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
-              f"the executed notebook, error included, is in reports/{args.name}/unlearning.ipynb", file=sys.stderr)
+              f"the executed notebook, error included, is in {REPORTS / args.name}/unlearning.ipynb", file=sys.stderr)
         return 1
-    print(f"wrote {out}/unlearning.ipynb, unlearning.html, results.csv and metrics.json")
+    print(f"wrote {out}/unlearning.ipynb, unlearning.html, results.csv, examples.parquet and metrics.json")
     return 0
 
 

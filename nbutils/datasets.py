@@ -96,6 +96,12 @@ def resolve(path):
     return (ROOT / Path(path).expanduser()).resolve()
 
 
+def input_files(P):
+    """The files parameters ``P`` read: a csv:/parquet: table and an ids: forget request, resolved."""
+    kinds = [(P["dataset"], FILE_KINDS), (P["forget"], ["ids"])]
+    return [resolve(value.split(":", 1)[1]) for value, prefixes in kinds if value.split(":", 1)[0] in prefixes]
+
+
 def make_synthetic(*, n_samples, n_features, n_informative, n_redundant, n_classes, flip_y, seed):
     """The seed's ``make_classification`` table: (X, y) as numpy arrays."""
     return make_classification(n_samples=n_samples, n_features=n_features, n_informative=n_informative,
@@ -237,6 +243,13 @@ def _column_problems(raw, source, target, P):
             if len(text):
                 problems.append(f"numeric_columns: column {c!r} holds text, e.g. {text.iloc[0]!r} "
                                 f"({len(text)} such values); fix those values or list {c!r} in categorical_columns")
+    excluded = {target, id_column, *P["drop_columns"], *P["categorical_columns"]}
+    for c in columns:
+        if c not in excluded and _is_number(raw[c]):
+            infinite = np.isinf(raw[c].to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                problems.append(f"column {c!r} holds {int(infinite.sum())} infinite values (row {int(infinite.argmax())}, "
+                                "counted from 0); replace them with a number or leave them empty to be imputed")
     if id_column in raw:
         ids = raw[id_column]
         if ids.isna().any():

@@ -64,7 +64,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     ``target=True`` marks the retrained models themselves: their gaps are 0 by definition, with no interval,
     and they get no challenge score.
     """
-    k, name = reference.n_seeds, f"{method}/{setting}"
+    k = reference.n_seeds
     n, challenge_draws = reference.challenge_models, np.empty(0)
     with ThreadPoolExecutor(1) as pool:  # the challenge score runs beside the attacks: both mostly release the GIL
         pending = pool.submit(challenge_score, preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)),
@@ -86,16 +86,17 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     for col in WITH_INTERVAL:
         rows[f"{col}_lo"] = rows[f"{col}_hi"] = np.nan
     if not target:
-        draws = intervals.gap_draws(rows[list(GAP_OF.values())], reference.retrain_models[list(GAP_OF.values())], name)
-        draws = {gap: draws[col] for gap, col in GAP_OF.items()}
-        draws["avg_gap"] = np.mean(list(draws.values()), axis=0)
-        for col, d in draws.items():
-            rows[f"{col}_lo"], rows[f"{col}_hi"] = intervals.interval(d)
+        draws = intervals.gap_draws(rows[list(GAP_OF.values())], reference.retrain_models[list(GAP_OF.values())])
+        bounds = {gap: intervals.folded_interval(draws[col]) for gap, col in GAP_OF.items()}
+        # Avg. Gap: the mean of its four gaps' bounds, a conservative interval for their mean
+        bounds["avg_gap"] = tuple(np.mean([b[end] for b in bounds.values()]) for end in (0, 1))
+        for col, (low, high) in bounds.items():
+            rows[f"{col}_lo"], rows[f"{col}_hi"] = low, high
 
     rows["forget_score"] = rows["challenge_score"] = np.nan
     if challenge is not None:
         rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
-        forget_draws, challenge_draws = intervals.challenge_draws(challenge, name)
+        forget_draws, challenge_draws = intervals.challenge_draws(challenge)
         rows["forget_score_lo"], rows["forget_score_hi"] = intervals.interval(forget_draws)
         rows["challenge_score_lo"], rows["challenge_score_hi"] = intervals.interval(challenge_draws)
     rows["seconds_per_model"] = seconds_per_model

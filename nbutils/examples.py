@@ -16,12 +16,11 @@ SPLITS = ("retain", "forget", "test")
 
 def example_rows(method, setting, preds, challenge=None):
     """The table for one configuration's Predictions; ``challenge`` adds each forget row's epsilon and points."""
-    frames = []
+    frames, n_svc = [], svc_retain_rows(preds)
     for split in SPLITS:
         logits, y, ids = getattr(preds, split), getattr(preds, f"y_{split}"), preds.row_ids[split]
         if split == "retain":
-            n = svc_retain_rows(preds)
-            logits, y, ids = logits[:, :n], y[:n], ids[:n]
+            logits, y, ids = logits[:, :n_svc], y[:n_svc], ids[:n_svc]
         k, n = logits.shape[:2]
         frame = pd.DataFrame({
             "model": np.repeat(np.arange(k, dtype=np.int32), n),
@@ -31,6 +30,7 @@ def example_rows(method, setting, preds, challenge=None):
             "confidence": logit_scaled_confidence(logits, y).ravel(),
             "loss": -true_class_log_probs(logits, y).ravel(),
             "correct": (logits.argmax(axis=-1) == y).ravel(),
+            "svc_fit": np.tile(np.arange(n) < n_svc, k) if split != "forget" else False,  # the efficacy SVC's rows
         })
         forget_values = split == "forget" and challenge is not None
         frame["epsilon"] = np.tile(challenge.epsilons, k) if forget_values else np.nan

@@ -21,6 +21,14 @@ from nbutils.datasets import split_sizes
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
                "langevin_sigmas", "dampening_lambdas"]
+# The parameters each method sweeps (its own settings): the registry's, spelled out here so that checking
+# them needs no PyTorch (a test keeps the two in step).
+SWEEP_PARAMETERS = {
+    "gaussian": ["gaussian_sigmas"], "laplacian": ["laplacian_scales"], "adaptive": ["adaptive_base_sigmas"],
+    "layerwise": ["layerwise_strategies"], "gradient": ["gradient_multipliers"], "fisher": ["fisher_alphas"],
+    "repair": ["finetune_steps"], "finetune": ["finetune_steps"], "certified": ["certified_epsilons"],
+    "langevin": ["langevin_sigmas", "langevin_steps"], "dampening": ["dampening_alphas", "dampening_lambdas"],
+}
 REPAIR_BASES = ["gaussian", "laplacian", "adaptive", "gradient", "fisher"]  # methods with one number per setting
 
 
@@ -146,6 +154,12 @@ def _value_problems(p, methods):
         bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
         need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
     problems += _method_problems(p)
+    for name in dict.fromkeys(n for m in p["methods"] for n in SWEEP_PARAMETERS.get(m, [])):
+        values = p[name]
+        need(len(values) > 0, f"{name}: give at least one setting, or leave its method out of `methods`")
+        if isinstance(values, list):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            need(not repeated, f"{name}: {repeated} listed more than once; list each setting once")
     need(math.isfinite(p["adaptive_importance_weight"]) and p["adaptive_importance_weight"] >= 0,
          f"adaptive_importance_weight: must be finite and non-negative, got {p['adaptive_importance_weight']}")
     n_linear = len(p["hidden_sizes"]) + 1

@@ -46,7 +46,8 @@ def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KE
     out = run_folder(validated)
     out.mkdir(parents=True, exist_ok=True)
     html, executed = out / "unlearning.html", out / "unlearning.ipynb"
-    for older in (html, executed):  # a failed or interrupted run must not leave an older, complete-looking report
+    # a failed or interrupted run must not leave an older, complete-looking report or results
+    for older in (html, executed, *(out / f for f in ("results.csv", "examples.parquet", "metrics.json"))):
         older.unlink(missing_ok=True)
     partial = out / ".unlearning.partial.ipynb"  # papermill saves after each cell; renamed when execution ends
     try:

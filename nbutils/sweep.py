@@ -28,13 +28,13 @@ import yaml
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm import tqdm
 
-from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, params, runner
+from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, datasets, params, runner
 from nbutils.results import write_atomically
 
 SWEEP_KEYS = {"base", "parameters", "axes", "exclude"}
 STATUS_FILE = "sweep-run.json"  # a run's status record, next to its metrics.json
 MANIFEST = "sweep.json"  # the sweep's planned runs, in <reports_dir>/<sweep>/
-COMPLETE_FILES = ["metrics.json", "results.csv", "unlearning.html"]
+COMPLETE_FILES = ["metrics.json", "results.csv", "examples.parquet", "unlearning.html"]
 UNHASHED = {"run_name", "reports_dir"}  # where a run is written does not change what it computes
 _interrupted = False  # set in a worker process once Ctrl-C reached it: the runs queued after it do not start
 
@@ -121,8 +121,10 @@ def _slug_value(value):
 
 
 def digest(validated):
-    """A hash of a run's validated parameters, less where it is written."""
+    """A hash of a run's validated parameters, less where it is written, and of the size and modification
+    time of the data files they read (an edited table or ids file makes the run outdated)."""
     kept = {k: v for k, v in validated.items() if k not in UNHASHED}
+    kept["input files"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in datasets.input_files(validated)]
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -196,8 +198,7 @@ def run_one(job):
                 "seconds": 0}
     out = Path(job.folder) / job.slug
     out.mkdir(parents=True, exist_ok=True)
-    for name in [STATUS_FILE, "metrics.json", "results.csv"]:
-        (out / name).unlink(missing_ok=True)
+    (out / STATUS_FILE).unlink(missing_ok=True)  # the run's own outputs are cleared by runner.run
     os.environ.update(OMP_NUM_THREADS=str(job.threads), MKL_NUM_THREADS=str(job.threads))
     record = {"slug": job.slug, "varying": job.varying, "digest": job.digest, "host": socket.gethostname(),
               "started": _now(), "reason": ""}

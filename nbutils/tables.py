@@ -103,7 +103,8 @@ def summary(chosen):
                "forget_score", "challenge_score", "seed_quality", "ms_per_model"]
     table = display_table(rows, columns, digits={"ms_per_model": 3})
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
-    table[LABELS["speedup"]] = [f"{v:,.0f}×" if np.isfinite(v) and v != 1 else "–" for v in speedup]
+    table[LABELS["speedup"]] = [("–" if not np.isfinite(v) or v == 1 else f"{v:,.0f}×" if v >= 10 else f"{v:.1f}×")
+                                for v in speedup]
     return table
 
 
@@ -120,7 +121,8 @@ def _challenge_finding(mean, methods, draws, n, name):
     cost, retrain_cost = 1000 * mean.loc[best, "seconds_per_model"], 1000 * mean.loc[("retrain", "-"), "seconds_per_model"]
     share = f", {b / top:.0%} of the ceiling" if top > 0 else ""
     share += f", at {cost:.2f} ms per model ({cost / retrain_cost:.1%} of retraining's {retrain_cost:.0f} ms)"
-    text = (f"- **Challenge score** (N = {n}; 95 % bootstrap intervals over forget rows and models). A second retrained "
+    text = (f"- **Challenge score** (N = {n}; 95 % bootstrap intervals over forget rows and the accuracy ratios' "
+            f"models, for these N models). A second retrained "
             f"ensemble reaches {_with_interval(mean, ceiling, 'challenge_score', 3)}, the ceiling a perfect method would "
             f"reach; the original models score {_with_interval(mean, original, 'challenge_score', 3)}; the best method "
             f"setting is {name(best)} at {_with_interval(mean, best, 'challenge_score', 3)}{share}.")
@@ -128,7 +130,7 @@ def _challenge_finding(mean, methods, draws, n, name):
         low, high, apart = intervals.difference_interval(draws[best], draws[other])
         verdict = "distinguishable" if apart else "not distinguishable"
         text += (f" Its difference from {who} is {b - mean.loc[other, 'challenge_score']:+.3f} [{low:+.3f}, {high:+.3f}] "
-                 f"(paired over forget rows): {verdict} at 95 %.")
+                 f"(paired over forget rows and models): {verdict} at 95 % for these models.")
     return text
 
 
@@ -141,15 +143,16 @@ def _noise_against_finetuning(mean, draws, params):
     parts, gains, losses = [], [], []
     for setting in steps:
         r, f = mean.loc[("repair", setting)], mean.loc[("finetune", setting)]
-        part = f"{setting}: Avg. Gap {r.avg_gap:.2f} against {f.avg_gap:.2f}"
+        part = (f"{setting}: Avg. Gap {r.avg_gap:.2f} against {f.avg_gap:.2f}, "
+                f"{1000 * r.seconds_per_model:.2f} against {1000 * f.seconds_per_model:.2f} ms per model")
         if params["challenge_models"]:
             low, high, apart = intervals.difference_interval(draws[("repair", setting)], draws[("finetune", setting)])
             part += (f", challenge score {r.challenge_score:.3f} against {f.challenge_score:.3f}, difference "
                      f"{r.challenge_score - f.challenge_score:+.3f} [{low:+.3f}, {high:+.3f}]")
             (gains if apart and low > 0 else losses if apart else []).append(setting)
         parts.append(part)
-    text = (f"- **Does noise help?** Noise then repair ({base}) against fine-tuning alone at equal steps, "
-            f"each pair costing about the same: " + "; ".join(parts) + ".")
+    text = (f"- **Does noise help?** Noise then repair ({base}) against fine-tuning alone at equal steps: "
+            + "; ".join(parts) + ".")
     if params["challenge_models"]:
         text += (f" With 95 % paired intervals, noise improves the challenge score at {len(gains)} of {len(steps)} step "
                  f"counts{' (' + ', '.join(gains) + ')' if gains else ''}, worsens it at {len(losses)}"
@@ -202,9 +205,13 @@ def findings(results, chosen, params, draws):
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
     ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
+    slowest, ensemble = ms.idxmax(), max(params["n_seeds"], params["challenge_models"])
+    ensemble *= 2 if params["challenge_models"] else 1  # the retrained ensembles train as one
     out.append(
         f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model and setting, against "
-        f"{retrain_ms:.0f} ms to retrain a model: {retrain_ms / ms.max():,.0f}× to {retrain_ms / ms.min():,.0f}× faster.")
+        f"{retrain_ms:.0f} ms to retrain a model (trained as one ensemble of {ensemble}). "
+        f"The slowest setting, {name(slowest)}, costs {ms.max() / retrain_ms:.1%} of retraining; "
+        f"{int((ms > 0.1 * retrain_ms).sum())} of {len(ms)} settings cost more than 10 %.")
     out.append("- **Operating points** (best challenge score, ties by Avg. Gap):")
     points = chosen.loc[chosen["method"].isin(METHODS), ["method", "setting"]].drop_duplicates()
     for method, setting in points.itertuples(index=False):

@@ -289,6 +289,13 @@ def test_text_in_a_numeric_column_is_named_with_an_example(tmp_path):
     assert "column 'size' holds text, e.g. 'big'" in found
 
 
+def test_infinite_numbers_are_refused_before_training(tmp_path):
+    frame = pd.DataFrame({"size": [1.5, float("inf"), 2.0, 3.0] * 10, "y": ["a", "b"] * 20})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    found = problems_of(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y"))
+    assert "column 'size' holds 10 infinite values (row 1, counted from 0)" in found
+
+
 def test_unknown_override_columns_and_too_many_categories_are_refused(patients, monkeypatch):
     assert "drop_columns: no column 'colur' (did you mean 'colour'?)" in problems_of(
         csv_params(patients, drop_columns=["colur"]))

@@ -114,3 +114,20 @@ def test_a_run_name_must_be_one_folder_under_reports(name):
 
 def test_a_plain_run_name_is_accepted():
     assert params.validate({"run_name": "my-run_2.1"})["run_name"] == "my-run_2.1"
+
+
+def test_every_methods_swept_parameters_are_known_without_pytorch():
+    assert {m: [meth.sweep_parameter, *(p for _, p in meth.grid)] for m, meth in METHODS.items()} == params.SWEEP_PARAMETERS
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ({"gaussian_sigmas": []}, "gaussian_sigmas: give at least one setting"),
+    ({"layerwise_strategies": {}}, "layerwise_strategies: give at least one setting"),
+    ({"finetune_steps": [0, 50, 0]}, "finetune_steps: [0] listed more than once"),
+])
+def test_an_empty_or_repeated_sweep_is_refused(given, fragment):
+    check(given, fragment)
+
+
+def test_an_empty_sweep_of_a_method_left_out_is_fine():
+    assert params.validate({"methods": ["gaussian"], "laplacian_scales": []})["laplacian_scales"] == []

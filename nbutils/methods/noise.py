@@ -75,7 +75,7 @@ def adaptive(model, base_sigma, generator, splits, params):
     weight = params["adaptive_importance_weight"]
     grads = forget_gradients(model, splits.X_forget, splits.y_forget)
     mean_abs = {name: g.abs().flatten(1).mean(dim=1) for name, g in grads.items()}  # each (K,)
-    largest = torch.stack(list(mean_abs.values())).amax(dim=0)
+    largest = torch.stack(list(mean_abs.values())).amax(dim=0).clamp_min(torch.finfo(torch.float32).tiny)
 
     def noise(name, p):
         sigma = base_sigma * (1 + weight * mean_abs[name] / largest)
