@@ -17,6 +17,7 @@ from nbutils import data, runtime
 from nbutils.challenge import challenge_score
 from nbutils.metrics import predict
 from nbutils.train import fit_ensemble
+from record import append
 
 HERE = Path(__file__).resolve().parent
 PARAMS = dict(hidden_sizes=[64, 32, 16], n_classes=2, dropout=0.3, batch_size=32, learning_rate=0.001, epochs=20)
@@ -49,8 +50,7 @@ def main(argv=None):
             f"min {min(seconds):.3f}, max {max(seconds):.3f}; target ≤ {TARGET_SECONDS}: "
             f"{'met' if median <= TARGET_SECONDS else 'NOT met'}); score {score.score:.4f}")
     print(line)
-    previous = args.output.read_text().rstrip("\n") + "\n\n" if args.output.exists() else ""
-    args.output.write_text(previous + line + "\n")
+    append(args.output, line)
     print(f"appended to {args.output}")
     return 0
 

@@ -19,6 +19,7 @@ import nbformat
 import papermill
 
 from nbutils import KERNEL, PARAMETERS, ROOT, runner
+from record import append
 
 HERE = Path(__file__).resolve().parent
 SEED = ROOT.parent / "shared" / "seed" / "noise_unlearning_notebook.txt"
@@ -70,8 +71,7 @@ def main(argv=None):
             f"ratio {', '.join(f'{r:.2f}' for r in ratios)} (target ≤ {TARGET_RATIO:g}: "
             f"{'met' if max(ratios) <= TARGET_RATIO else 'NOT met'})")
     print(line)
-    previous = args.output.read_text().rstrip("\n") + "\n\n" if args.output.exists() else ""
-    args.output.write_text(previous + line + "\n")
+    append(args.output, line)
     return 0
 
 

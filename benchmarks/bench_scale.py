@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from nbutils import PARAMETERS, runner
+from record import append
 
 HERE = Path(__file__).resolve().parent
 SCALE = {"n_features": 50, "n_informative": 30, "n_redundant": 5, "n_seeds": 8, "challenge_models": 8,
@@ -53,8 +54,7 @@ def main(argv=None):
             lines.append(f"- 100,000 to 1,000,000 rows: time × {s / by_rows[100_000][0]:.1f} for rows × 10")
     text = "\n".join(lines) + "\n"
     print(text)
-    previous = args.output.read_text().rstrip("\n") + "\n\n" if args.output.exists() else ""
-    args.output.write_text(previous + text)
+    append(args.output, text)
     return 0
 
 

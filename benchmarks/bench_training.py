@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nbutils import data, runtime
 from nbutils.train import fit_ensemble
+from record import append
 
 HERE = Path(__file__).resolve().parent
 PARAMS = dict(hidden_sizes=[64, 32, 16], n_classes=2, dropout=0.3, batch_size=32, learning_rate=0.001)
@@ -124,8 +125,7 @@ def main(argv=None):
         print("\n".join(verdict))
         lines += [""] + [f"- {v}" for v in verdict]
     section = "\n".join(lines) + "\n"
-    previous = args.output.read_text() if args.output.exists() else "# Training benchmark results\n"
-    args.output.write_text(previous.rstrip("\n") + "\n\n" + section)
+    append(args.output, section)
     print(f"appended to {args.output}")
     return 0
 

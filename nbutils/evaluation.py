@@ -25,6 +25,15 @@ from nbutils.methods import METHODS
 EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
 WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score"]
+INTERVAL_BOUNDS = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]  # results.csv's last columns
+
+
+def ensemble_sizes(params):
+    """(models per original ensemble, models per retrained ensemble): the tables use the first ``n_seeds``,
+    the challenge score the first ``challenge_models``; with the challenge score the retrained ensemble is
+    twice as large, its second half the independent ceiling ensemble."""
+    n_models = max(params["n_seeds"], params["challenge_models"])
+    return n_models, 2 * n_models if params["challenge_models"] else n_models
 
 
 @dataclass
@@ -83,25 +92,22 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     for gap, col in GAP_OF.items():
         rows[gap] = abs(rows[col].mean() - target_means[col])
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
-    for col in WITH_INTERVAL:
-        rows[f"{col}_lo"] = rows[f"{col}_hi"] = np.nan
+    bounds = {}
     if not target:
         draws = intervals.gap_draws(rows[list(GAP_OF.values())], reference.retrain_models[list(GAP_OF.values())])
         bounds = {gap: intervals.folded_interval(draws[col]) for gap, col in GAP_OF.items()}
         # Avg. Gap: the mean of its four gaps' bounds, a conservative interval for their mean
         bounds["avg_gap"] = tuple(np.mean([b[end] for b in bounds.values()]) for end in (0, 1))
-        for col, (low, high) in bounds.items():
-            rows[f"{col}_lo"], rows[f"{col}_hi"] = low, high
 
     rows["forget_score"] = rows["challenge_score"] = np.nan
     if challenge is not None:
         rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
         forget_draws, challenge_draws = intervals.challenge_draws(challenge)
-        rows["forget_score_lo"], rows["forget_score_hi"] = intervals.interval(forget_draws)
-        rows["challenge_score_lo"], rows["challenge_score_hi"] = intervals.interval(challenge_draws)
+        bounds["forget_score"] = intervals.interval(forget_draws)
+        bounds["challenge_score"] = intervals.interval(challenge_draws)
     rows["seconds_per_model"] = seconds_per_model
-    bounds = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]
-    rows = rows[[c for c in rows if c not in bounds] + bounds]
+    for col in WITH_INTERVAL:
+        rows[f"{col}_lo"], rows[f"{col}_hi"] = bounds.get(col, (np.nan, np.nan))
     return Scored(rows, example_rows(method, setting, preds.sample(EVALUATION_ROWS), challenge), challenge_draws)
 
 

@@ -153,7 +153,7 @@ def _value_problems(p, methods):
     for name in NOISE_LISTS:
         bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
         need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
-    problems += _method_problems(p)
+    _method_problems(p, need)
     for name in dict.fromkeys(n for m in p["methods"] for n in SWEEP_PARAMETERS.get(m, [])):
         values = p[name]
         need(len(values) > 0, f"{name}: give at least one setting, or leave its method out of `methods`")
@@ -180,14 +180,8 @@ def _value_problems(p, methods):
     return problems
 
 
-def _method_problems(p):
-    """Sentences naming each out-of-range setting of the principled methods (fine-tuning, certified, dampening)."""
-    problems = []
-
-    def need(cond, msg):
-        if not cond:
-            problems.append(msg)
-
+def _method_problems(p, need):
+    """``need`` each setting of the principled methods (fine-tuning, certified, dampening) to be in range."""
     for name in ["finetune_steps", "langevin_steps"]:
         bad = [v for v in p[name] if v < 0]
         need(not bad, f"{name}: step counts must be 0 or more, got {bad}")
@@ -208,12 +202,11 @@ def _method_problems(p):
          f"langevin_clip: must be finite and non-negative (0: no clipping), got {p['langevin_clip']}")
     bad = [a for a in p["dampening_alphas"] if not a >= 0]  # .inf is allowed: dampens nothing
     need(not bad, f"dampening_alphas: must be non-negative, got {bad}")
-    return problems
 
 
 def name_problems(name, what="run_name"):
     """Sentences if ``name`` is not a single folder name: empty, absolute, ``..`` or a path separator."""
-    if name and name not in (".", "..") and "/" not in name and "\\" not in name and ".." not in name:
+    if name and name != "." and "/" not in name and "\\" not in name and ".." not in name:
         return []
     return [f"{what}: {name!r} is not a valid run name; use one folder name, such as 'my-run' "
             "(no '/', '\\' or '..', not empty): the run is written to reports/<name>/"]

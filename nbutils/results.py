@@ -2,16 +2,24 @@
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from nbutils import REPORTS, ROOT
 
 
+@contextmanager
+def replaced_when_written(path):
+    """Yield a temporary path beside ``path``; once the block has written it, it replaces ``path`` whole."""
+    tmp = path.with_name(f".{path.name}.partial")
+    yield tmp
+    os.replace(tmp, path)
+
+
 def write_atomically(path, text):
     """Write ``text`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with replaced_when_written(path) as tmp:
+        tmp.write_text(text)
 
 
 def run_folder(run_params):
@@ -24,9 +32,8 @@ def save_results(results, examples, summary, run_params, environment, seconds):
     out = run_folder(run_params)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.csv", results.to_csv(index=False, float_format="%.6g"))
-    partial = out / ".examples.parquet.partial"
-    examples.to_parquet(partial, engine="pyarrow", index=False)
-    os.replace(partial, out / "examples.parquet")
+    with replaced_when_written(out / "examples.parquet") as tmp:
+        examples.to_parquet(tmp, engine="pyarrow", index=False)
     metrics = {
         "parameters": run_params,
         "seeds": {k: run_params[k] for k in ("data_seed", "train_seed", "noise_seed")},

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from nbutils import intervals
-from nbutils.evaluation import WITH_INTERVAL
+from nbutils.evaluation import INTERVAL_BOUNDS, WITH_INTERVAL, ensemble_sizes
 from nbutils.methods import METHODS, certified
 
 REFERENCES = {"original": "Original model", "retrain": "Retrain from scratch",
@@ -47,8 +47,7 @@ def aggregate(rows):
     """
     keys = ["method", "setting"]
     order = rows[keys].drop_duplicates()
-    bounds = [f"{c}_{end}" for c in WITH_INTERVAL for end in ("lo", "hi")]
-    columns = [c for c in PER_MODEL + PER_SETTING + bounds if c in rows]
+    columns = [c for c in PER_MODEL + PER_SETTING + INTERVAL_BOUNDS if c in rows]
     stats = rows.groupby(keys, sort=False)[columns].agg(["mean", "std"])
     return stats.loc[pd.MultiIndex.from_frame(order)]
 
@@ -205,8 +204,7 @@ def findings(results, chosen, params, draws):
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
     ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
-    slowest, ensemble = ms.idxmax(), max(params["n_seeds"], params["challenge_models"])
-    ensemble *= 2 if params["challenge_models"] else 1  # the retrained ensembles train as one
+    slowest, ensemble = ms.idxmax(), ensemble_sizes(params)[1]
     out.append(
         f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model and setting, against "
         f"{retrain_ms:.0f} ms to retrain a model (trained as one ensemble of {ensemble}). "
