@@ -6,10 +6,14 @@ so they mean the same from the command line, papermill (working directory ``note
 """
 
 import ast
+import csv
 import difflib
+import io
+import keyword
 import math
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +29,11 @@ FORGET_KINDS = ["random", "class", "where", "ids"]
 # Fewer forget, retain or test rows than this are refused: one row would move an accuracy by more than
 # 10 points, and the loss attack's AUC would rest on fewer than 10 members.
 MIN_ROWS = 10
-# A categorical column with more distinct values than this is an id or free text, not a category: one-hot
-# encoding it would add a feature per value.
+# A categorical column with more distinct values than this, or than half the table's rows, is an id or free
+# text, not a category: one-hot encoding it would add a feature per value, most of them for a single row.
 MAX_CATEGORIES = 200
+SEPARATORS = ",;\t|"  # what csv.Sniffer may detect between a CSV file's fields
+SNIFF_LINES = 50  # lines of a CSV file the separator is detected from
 
 
 class DataError(ValueError):
@@ -47,12 +53,14 @@ class Table:
     target: str
     numeric: list  # feature columns scaled as numbers
     categorical: list  # feature columns one-hot encoded
-    dropped: list  # columns left out of the features (drop_columns)
+    dropped: dict  # columns left out of the features -> why: "drop_columns", "empty" or "dates"
     id_column: str  # "" when rows are identified by position
     ids: np.ndarray  # each row's id: its id_column value, or its position in the file counted from 0
     labels: np.ndarray  # each row's class index into class_names (int64)
     class_names: list  # the target's values as strings, in sorted order of the raw values
     n_unlabelled: int  # rows left out for a missing target value
+    reading: dict = field(default_factory=dict)  # how it was read, for section 1: "read as", "missing values"
+    notes: tuple = ()  # sentences for section 1: what was detected, merged or left out, and how to change it
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class ForgetRequest:
     argument: str  # the label, the condition or the ids file; "" for random
     rows: np.ndarray | None
     class_index: int | None  # the forgotten class, for kind "class"
+    read: str = ""  # for kind "ids": what was read from the file
 
 
 RANDOM = ForgetRequest("random", "", None, None)  # the seed's scenario
@@ -83,12 +92,13 @@ class RowSplit:
 
 @dataclass(frozen=True)
 class Description:
-    """Section 1 of the report: headline facts, the columns, the class balance and the splits."""
+    """Section 1 of the report: headline facts, the columns, the class balance, the splits and notes on reading."""
 
     overview: pd.Series
     columns: pd.DataFrame
     classes: pd.DataFrame
     splits: pd.DataFrame
+    notes: str  # Markdown: a list of what was detected, merged or left out ("" when nothing was)
 
 
 def resolve(path):
@@ -111,7 +121,7 @@ def make_synthetic(*, n_samples, n_features, n_informative, n_redundant, n_class
 def from_arrays(X, y, source="arrays"):
     """A table of numeric features ``x0``, ``x1``, ... and integer labels ``y``, its features not copied."""
     frame = _numeric_frame(X, y)
-    return _table(source, frame, "y", list(frame.columns[:-1]), [], [], "", np.arange(len(frame)))
+    return _table(source, frame, "y", list(frame.columns[:-1]), [], {}, "", np.arange(len(frame)))
 
 
 def _numeric_frame(X, y):
@@ -122,28 +132,35 @@ def _numeric_frame(X, y):
 
 def read(P):
     """The table that parameters ``P`` name, its columns sorted by kind. Raises DataError listing every problem."""
-    raw, default_target = _read_raw(P)
+    raw, default_target, reading = _read_raw(P)
     target, id_column = P["target"] or default_target, P["id_column"]
+    notes = _label_notes(raw, target, P["normalize_labels"]) if target in raw else []
+    if P["normalize_labels"] and target in raw:
+        raw[target] = _merged_labels(raw[target])
     problems = _column_problems(raw, P["dataset"], target, P)
     if problems:
         raise DataError(problems)
-    dropped = list(dict.fromkeys(P["drop_columns"]))
+    dropped = _left_out(raw, target, P)
     features = [c for c in raw.columns if c not in {target, id_column, *dropped}]
     numeric = [c for c in features if c in P["numeric_columns"]
                or (c not in P["categorical_columns"] and _is_number(raw[c]))]
     categorical = [c for c in features if c not in numeric]
+    problems = _feature_problems(raw, features, categorical)
+    if problems:
+        raise DataError(problems)
+    notes += _kind_notes(raw, categorical, dropped, P)
     ids = raw[id_column].to_numpy() if id_column else np.arange(len(raw))
-    return _table(P["dataset"], raw, target, numeric, categorical, dropped, id_column, ids)
+    return _table(P["dataset"], raw, target, numeric, categorical, dropped, id_column, ids, reading, tuple(notes))
 
 
-def _table(source, frame, target, numeric, categorical, dropped, id_column, ids):
+def _table(source, frame, target, numeric, categorical, dropped, id_column, ids, reading=None, notes=()):
     labelled = frame[target].notna().to_numpy()
     n_unlabelled = int(len(frame) - labelled.sum())
     if n_unlabelled:
         frame, ids = frame[labelled].reset_index(drop=True), ids[labelled]
     labels, values = pd.factorize(frame[target], sort=True)
     return Table(source, frame, target, numeric, categorical, dropped, id_column, ids, labels.astype(np.int64),
-                 [str(v) for v in values], n_unlabelled)
+                 [str(v) for v in values], n_unlabelled, reading or {}, notes)
 
 
 def features(table, positions):
@@ -161,30 +178,37 @@ def features(table, positions):
 
 
 def _read_raw(P):
-    """(raw DataFrame, its default target column) for a bundled dataset or a csv:/parquet: file."""
+    """(raw DataFrame, its default target column, how it was read) for a bundled dataset or a csv:/parquet: file."""
     source = P["dataset"]
+    bundled = {"read as": f"the bundled {source} table", "missing values": "as the bundled table marks them"}
     if source == "synthetic":
         X, y = make_synthetic(n_samples=P["n_samples"], n_features=P["n_features"], n_informative=P["n_informative"],
                               n_redundant=P["n_redundant"], n_classes=P["n_classes"], flip_y=P["flip_y"],
                               seed=P["data_seed"])
-        return _numeric_frame(X, y), "y"
+        return _numeric_frame(X, y), "y", bundled
     if source == "breast_cancer":
         bunch = load_breast_cancer(as_frame=True)
         frame = bunch.frame.rename(columns={"target": "diagnosis"})
         frame["diagnosis"] = bunch.target_names[bunch.target.to_numpy()]
-        return frame, "diagnosis"
+        return frame, "diagnosis", bundled
     if source == "penguins":
         from palmerpenguins import load_penguins
 
-        return load_penguins(), "species"
+        return load_penguins(), "species", bundled
     kind, _, path = source.partition(":")
     if kind not in FILE_KINDS or not path:
         raise DataError(f"dataset: unknown {source!r}{_suggest(source, BUNDLED)}; use one of {BUNDLED}, "
                         "csv:<path> or parquet:<path>")
-    return _read_file(kind, resolve(path)), ""
+    path = resolve(path)
+    _check_file(kind, path)
+    frame, reading = _read_csv(path, P) if kind == "csv" else _read_parquet(path, P)
+    if frame.empty:
+        raise DataError(f"dataset: {path} has no data rows; name a file with a header row and data rows")
+    return frame, "", reading
 
 
-def _read_file(kind, path):
+def _check_file(kind, path):
+    """Raise DataError unless ``path`` is a non-empty file of the ``kind`` (csv or parquet) it is named as."""
     where = "relative paths are read from the project root"
     if not path.exists():
         raise DataError(f"dataset: no file {path} ({where}, {ROOT}); check the path")
@@ -197,28 +221,190 @@ def _read_file(kind, path):
         raise DataError(f"dataset: cannot read {path}: {error.strerror}; check its permissions") from error
     if not head:
         raise DataError(f"dataset: {path} is empty; name a file with a header row and data rows")
-    is_parquet = head == b"PAR1"
-    if kind == "csv" and is_parquet:
+    if kind == "csv" and head == b"PAR1":
         raise DataError(f"dataset: {path} is a Parquet file; use parquet:{path}")
-    if kind == "parquet" and not is_parquet:
+    if kind == "parquet" and head != b"PAR1":
         raise DataError(f"dataset: {path} is not a Parquet file (no PAR1 header); for a CSV file use csv:{path}")
+
+
+def _read_csv(path, P):
+    """(table, how it was read) of a CSV file: its separator given or detected, its header names trimmed and
+    refused if repeated, only empty cells and ``na_values`` missing, ``id_column`` kept as text (``001000``)."""
     try:
-        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
+        separator, how = _separator(path, P["csv_separator"])
+        options = dict(sep=separator, encoding="utf-8-sig", skipinitialspace=True, keep_default_na=False)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
+        names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(header)]
+        _refuse_repeated(names, path)
+        as_text = {raw: str for raw, name in zip(header, names) if name == P["id_column"]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
+            frame = pd.read_csv(path, dtype=as_text, na_values=["", *P["na_values"]], index_col=False, **options)
+    except DataError:
+        raise
+    except pd.errors.ParserWarning as error:
+        raise DataError(f"dataset: the rows of {path.name} hold more fields than its header names ({len(names)}), as "
+                        "when each line ends in a separator; name every column in the header, or remove the extra "
+                        "separators") from error
     except UnicodeDecodeError as error:
         raise DataError(f"dataset: {path} is neither CSV (UTF-8 text) nor Parquet; export it as one of them") from error
-    except (ValueError, OSError) as error:  # pandas' ParserError and EmptyDataError, pyarrow's ArrowInvalid
-        raise DataError(f"dataset: cannot read {path} as {kind.upper()}: {str(error).strip()}; "
-                        f"export it as {kind.upper()} again") from error
-    if frame.empty:
-        raise DataError(f"dataset: {path} has no data rows; name a file with a header row and data rows")
-    return frame
+    except (ValueError, OSError) as error:  # pandas' ParserError and EmptyDataError
+        raise DataError(f"dataset: cannot read {path} as CSV: {str(error).strip()}; export it as CSV again") from error
+    frame.columns = names
+    return frame, {"read as": f"CSV, fields separated by {how}", "missing values": _missing_rule("empty cells", P)}
+
+
+def _separator(path, given):
+    """(separator, how it was chosen): ``given``, else what csv.Sniffer finds in the first lines, else a comma."""
+    if given:
+        return given, f"{given!r} (csv_separator)"
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        sample = "".join(line for _, line in zip(range(SNIFF_LINES), f))
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+    except csv.Error:  # one column, or no separator used consistently
+        return ",", "',' (no other detected)"
+    return found, f"{found!r} (detected)"
+
+
+def _read_parquet(path, P):
+    """(table, how it was read) of a Parquet file: repeated column names refused, nulls and ``na_values`` missing."""
+    import pyarrow.parquet as pq
+
+    try:
+        _refuse_repeated(pq.read_schema(path).names, path)
+        frame = pd.read_parquet(path)
+    except DataError:
+        raise
+    except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid
+        raise DataError(f"dataset: cannot read {path} as PARQUET: {str(error).strip()}; "
+                        "export it as PARQUET again") from error
+    if P["na_values"]:
+        frame = frame.mask(frame.isin(P["na_values"]))
+    return frame, {"read as": "Parquet", "missing values": _missing_rule("nulls", P)}
+
+
+def _refuse_repeated(names, path):
+    """Raise DataError naming the column names that occur more than once (pandas would rename the copies)."""
+    repeated = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+    if repeated:
+        raise DataError(f"dataset: {path.name} has more than one column named {', '.join(map(repr, repeated))}; "
+                        "rename or remove the copies (read as they are, a copy of the target would be a feature)")
+
+
+def _missing_rule(empty, P):
+    """Section 1's sentence on which cells were read as missing."""
+    if P["na_values"]:
+        return f"{empty} and {', '.join(map(repr, P['na_values']))} (na_values)"
+    return f"{empty} only: 'NA', 'None' are values"
+
+
+def _label_notes(raw, target, normalize):
+    """Sentences on target values that differ only in case or surrounding spaces: merged, or a warning."""
+    groups = _spellings(raw[target])
+    if not groups:
+        return []
+    listed = "; ".join(", ".join(map(repr, group)) for group in groups)
+    if normalize:
+        return [f"normalize_labels merged target values that differ only in case or spaces: {listed} "
+                "(each group into its most frequent spelling, trimmed)"]
+    return [f"target values that differ only in case or surrounding spaces are separate classes: {listed}; "
+            "class: and where: match only the spelling given. If they mean one class, set normalize_labels: true"]
+
+
+def _spellings(column):
+    """Groups of a text column's values that differ only in case or surrounding spaces, most frequent first."""
+    if _is_number(column):
+        return []
+    counts = column.dropna().astype(str).value_counts()
+    keys = pd.Series(counts.index.str.strip().str.casefold(), index=counts.index)
+    return [list(group.index) for _, group in keys.groupby(keys, sort=False) if len(group) > 1]
+
+
+def _merged_labels(column):
+    """``column`` with each group of ``_spellings`` replaced by its most frequent spelling, trimmed."""
+    merged = {spelling: group[0].strip() for group in _spellings(column) for spelling in group}
+    return column.replace(merged) if merged else column
+
+
+def _left_out(raw, target, P):
+    """Columns left out of the features, with why: listed in drop_columns, empty, or dates (unless listed)."""
+    dropped = {c: "drop_columns" for c in P["drop_columns"]}
+    listed = {*P["numeric_columns"], *P["categorical_columns"]}
+    for c in raw.columns:
+        if c in {target, P["id_column"], *dropped}:
+            continue
+        if raw[c].isna().all():
+            dropped[c] = "empty"
+        elif c not in listed and _looks_like_dates(raw[c]):
+            dropped[c] = "dates"
+    return dropped
+
+
+def _looks_like_dates(column):
+    """Whether a column holds dates or times: a datetime type, or text whose every value parses as one with a
+    year (so "1st", "T1" or "10-12" do not count)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return True
+    if _is_number(column) or pd.api.types.is_bool_dtype(column):
+        return False
+    values = pd.Series(column.dropna().unique()[:200]).astype(str)
+    if not values.str.contains(r"\d").all() or pd.to_numeric(values, errors="coerce").notna().any():
+        return False
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    return bool(parsed.notna().all() and (parsed.dt.year >= 1000).all())
+
+
+def _feature_problems(raw, features, categorical):
+    """Sentences for no feature left, or a categorical column with too many distinct values to one-hot encode."""
+    if not features:
+        return ["drop_columns: no feature column is left; drop fewer columns"]
+    limit = min(MAX_CATEGORIES, len(raw) // 2)
+    problems = []
+    for c in categorical:
+        n = raw[c].nunique()
+        if n > limit:
+            text = _stray_text(raw[c])
+            hint = (f"it is mostly numbers: read its {text.sum()} other values (e.g. {_examples(text.index)}) as "
+                    "missing with na_values, or list it in numeric_columns" if text is not None
+                    else "else add it to drop_columns")
+            problems.append(f"column {c!r} has {n} distinct values in {len(raw)} rows, too many to one-hot encode (at "
+                            f"most {limit}: half the rows, and {MAX_CATEGORIES}); if it identifies rows set "
+                            f"id_column: {c}; {hint}")
+    return problems
+
+
+def _stray_text(column):
+    """How often each value that is not a number occurs, for a text column most of whose values are numbers;
+    None for any other column."""
+    counts = column.value_counts()
+    text = counts[pd.to_numeric(counts.index.to_series(), errors="coerce").isna().to_numpy()]
+    return text if 0 < text.sum() < counts.sum() / 2 else None
+
+
+def _kind_notes(raw, categorical, dropped, P):
+    """Sentences on the columns read differently from what their values suggest: mostly-numeric text encoded as
+    categories, empty columns and dates left out."""
+    notes = []
+    for c in categorical:
+        text = None if c in P["categorical_columns"] else _stray_text(raw[c])
+        if text is not None:
+            notes.append(f"column {c!r} is mostly numbers, but {text.sum()} values are not (e.g. "
+                         f"{_examples(text.index)}), so it is one-hot encoded as categories; to scale it as numbers "
+                         f"list it in numeric_columns and read those values as missing with na_values")
+    for why, sentence in [("empty", "no value in any row"), ("dates", "dates or times; list them in categorical_columns "
+                                                            "to one-hot encode them, or derive a number in the file")]:
+        columns = [c for c, reason in dropped.items() if reason == why]
+        if columns:
+            notes.append(f"left out of the features: {', '.join(map(repr, columns))} ({sentence})")
+    return notes
 
 
 def _column_problems(raw, source, target, P):
     """Sentences for an absent or one-class target, unknown or conflicting column overrides, text in a column
-    declared numeric, a bad id column and a categorical column with too many values."""
+    declared numeric, infinite numbers and a bad id column."""
     columns = list(raw.columns)
-    listing = f"the table's columns are {columns}"
+    listing = f"the table's columns are {columns}{_separator_hint(columns)}"
     if not target:
         return [f"target: name the label column of {source}; {listing}"]
     if target not in raw:
@@ -241,8 +427,9 @@ def _column_problems(raw, source, target, P):
         if c in raw and not _is_number(raw[c]):
             text = raw[c][raw[c].notna() & pd.to_numeric(raw[c], errors="coerce").isna()]
             if len(text):
-                problems.append(f"numeric_columns: column {c!r} holds text, e.g. {text.iloc[0]!r} "
-                                f"({len(text)} such values); fix those values or list {c!r} in categorical_columns")
+                problems.append(f"numeric_columns: column {c!r} holds text, e.g. {_examples(text.unique())} "
+                                f"({len(text)} such values); fix those values, read them as missing by listing them "
+                                f"in na_values, or list {c!r} in categorical_columns")
     excluded = {target, id_column, *P["drop_columns"], *P["categorical_columns"]}
     for c in columns:
         if c not in excluded and _is_number(raw[c]):
@@ -250,7 +437,7 @@ def _column_problems(raw, source, target, P):
             if infinite.any():
                 problems.append(f"column {c!r} holds {int(infinite.sum())} infinite values (row {int(infinite.argmax())}, "
                                 "counted from 0); replace them with a number or leave them empty to be imputed")
-    if id_column in raw:
+    if id_column and id_column in raw:
         ids = raw[id_column]
         if ids.isna().any():
             problems.append(f"id_column: {int(ids.isna().sum())} rows have no {id_column!r}; give every row an id")
@@ -258,17 +445,13 @@ def _column_problems(raw, source, target, P):
         if len(repeated):
             problems.append(f"id_column: {len(repeated)} ids occur more than once in {id_column!r}, "
                             f"e.g. {_examples(repeated)}; ids must be unique")
-    left_out = {target, id_column, *P["drop_columns"], *P["numeric_columns"]}
-    for c in columns:
-        if c not in left_out and (c in P["categorical_columns"] or not _is_number(raw[c])):
-            n = raw[c].nunique()
-            if n > MAX_CATEGORIES:
-                problems.append(f"column {c!r} has {n} distinct values, too many to one-hot encode (at most "
-                                f"{MAX_CATEGORIES}); if it identifies rows set id_column: {c}, else add it to "
-                                "drop_columns (or numeric_columns if it holds numbers)")
-    if not [c for c in columns if c not in {target, id_column, *P["drop_columns"]}]:
-        problems.append("drop_columns: no feature column is left; drop fewer columns")
     return problems
+
+
+def _separator_hint(columns):
+    """For a table read as one column whose name holds another separator: how to name that separator."""
+    found = [s for s in SEPARATORS if len(columns) == 1 and s in str(columns[0])]
+    return f" (one column: the file looks {found[0]!r}-separated; set csv_separator: {found[0]!r})" if found else ""
 
 
 def _is_number(column):
@@ -278,21 +461,25 @@ def _is_number(column):
 def forget_request(table, P):
     """The rows the ``forget`` parameter names, checked. Raises DataError with the problem and its fix."""
     kind, _, argument = P["forget"].partition(":")
+    argument = argument.strip()
     if kind not in FORGET_KINDS or (kind == "random") != (argument == ""):
         raise DataError(f"forget: unknown {P['forget']!r}; use random, class:<label>, where:<condition> or ids:<path>")
     if kind == "random":
         return RANDOM
     if kind == "class":
         if argument not in table.class_names:
-            raise DataError(f"forget: no class {argument!r} in {table.target!r}; its classes are {table.class_names}")
+            raise DataError(f"forget: no class {argument!r} in {table.target!r}{_suggest(argument, table.class_names)}; "
+                            f"its classes are {table.class_names}")
         index = table.class_names.index(argument)
         if len(table.class_names) < 3:
             raise DataError(f"forget: class forgetting needs three or more classes; with {table.class_names} the "
                             "retrained models would see a single class. Use a table with more classes, or "
                             "forget: where:<condition> or ids:<path>")
         return ForgetRequest("class", argument, np.flatnonzero(table.labels == index), index)
-    rows = _rows_where(table, argument) if kind == "where" else _rows_listed(table, argument)
-    return ForgetRequest(kind, argument, rows, None)
+    if kind == "where":
+        return ForgetRequest(kind, argument, _rows_where(table, argument), None)
+    rows, read = _rows_listed(table, argument)
+    return ForgetRequest(kind, argument, rows, None, read)
 
 
 def _rows_where(table, condition):
@@ -301,8 +488,8 @@ def _rows_where(table, condition):
     try:
         names = _condition_names(condition)
     except SyntaxError as error:
-        raise DataError(f"forget: the condition {condition!r} is not a valid expression ({error.msg}); write it as "
-                        "in DataFrame.query, e.g. where:age > 60 and sex == \"female\"") from error
+        raise DataError(f"forget: the condition {condition!r} is not a valid expression ({error.msg}); "
+                        f"{_quoting_hint(condition, columns)}") from error
     unknown = [n for n in names if n not in columns]
     if unknown:
         raise DataError([f"forget: the condition names {n!r}, which is not a column{_suggest(n, columns)}; "
@@ -322,6 +509,22 @@ def _rows_where(table, condition):
     return rows
 
 
+def _quoting_hint(condition, columns):
+    """How to fix a condition that does not parse: the column names it holds bare that are not Python names
+    (keywords, names with spaces), and the condition with them quoted in backticks."""
+    bare = [c for c in sorted(map(str, columns), key=len, reverse=True) if keyword.iskeyword(c) or not c.isidentifier()]
+    found, quoted = [], condition
+    for c in bare:
+        pattern = rf"(?<![\w`]){re.escape(c)}(?![\w`])"
+        if re.search(pattern, quoted):
+            found.append(f"{c!r} is a Python keyword" if keyword.iskeyword(c) else f"{c!r} is not a Python name")
+            quoted = re.sub(pattern, f"`{c}`", quoted)
+    if found:
+        return f"{'; '.join(found)}: quote it in backticks, as in where:{quoted}"
+    return ("write it as in DataFrame.query, e.g. where:age > 60 and sex == \"female\", with column names that are "
+            "not Python names in backticks (`monthly income` > 1000)")
+
+
 def _condition_names(condition):
     """Column names a pandas query refers to: bare names and `backticked` ones, not the functions it calls."""
     quoted = {}
@@ -337,47 +540,79 @@ def _condition_names(condition):
 
 
 def _rows_listed(table, path_text):
-    """Positions of the rows whose ids an ids file lists: one id per line, or a CSV column (see ``read_ids``)."""
+    """(positions of the rows whose ids an ids file lists, what was read from it), the ids compared as text."""
     path = resolve(path_text)
-    wanted = read_ids(path, table.id_column)
+    listed = read_ids(path, table.id_column)
+    wanted = listed.ids
     id_name = f"column {table.id_column!r}" if table.id_column else "the row positions (no id_column set)"
     problems = []
     repeated = wanted[wanted.duplicated()].unique()
     if len(repeated):
         problems.append(f"forget: {path.name} lists {len(repeated)} ids more than once, e.g. {_examples(repeated)}; "
                         "list each id once")
-    known = pd.Index(pd.Series(table.ids).astype(str))
+    known = pd.Index(pd.Series(table.ids).astype(str).str.strip())
     positions = known.get_indexer(wanted.drop_duplicates())
     missing = wanted.drop_duplicates()[positions < 0]
     if len(missing):
         unlabelled = f" ({table.n_unlabelled} rows without a target value are left out)" if table.n_unlabelled else ""
-        problems.append(f"forget: {len(missing)} of the {wanted.nunique()} ids in {path.name} are not in {id_name}, "
-                        f"e.g. {_examples(missing)}{unlabelled}; remove them or fix id_column")
+        header = (f" The first line, {wanted.iloc[0]!r}, was read as an id: a header line must be the id column's "
+                  f"name, {table.id_column!r}, or be removed." if not listed.header and missing.iloc[0] == wanted.iloc[0]
+                  else "")
+        problems.append(f"forget: {len(missing)} of the {wanted.nunique()} ids in {path.name} are not in {id_name} "
+                        f"(compared as text, as written), e.g. {_examples(missing)}{unlabelled}; remove them or fix "
+                        f"id_column.{header}")
     if problems:
         raise DataError(problems)
-    return np.sort(positions)
+    return np.sort(positions), listed.read
+
+
+@dataclass(frozen=True)
+class IdList:
+    """The ids an ids file lists, as text in file order; whether it had a header line; what was read, in words."""
+
+    ids: pd.Series
+    header: bool
+    read: str
 
 
 def read_ids(path, id_column):
-    """The ids a deletion request lists, as strings. A ``.csv`` file has a header row and the ids in the column
-    named ``id_column`` (or its only column); any other file holds one id per line, without a header."""
+    """The ids a deletion request lists. Every non-blank line holds an id unless the first line is the name of
+    ``id_column``, the header. A ``.csv`` file may have more columns when that header names the id column; any
+    other file holds one id per line. The ids read must be as many as the non-blank lines."""
     if not path.is_file():
         raise DataError(f"forget: no ids file {path} (relative paths are read from the project root, {ROOT})")
     try:
+        text = path.read_text(encoding="utf-8-sig")
         if path.suffix.lower() == ".csv":
-            listing = pd.read_csv(path, dtype=str, keep_default_na=False)
+            cells = pd.read_csv(io.StringIO(text), header=None, sep=_separator(path, "")[0], dtype=str,
+                                keep_default_na=False)
         else:
-            listing = pd.DataFrame({id_column: path.read_text().splitlines()}, dtype=object)
+            cells = pd.DataFrame({0: text.splitlines()}, dtype=object)
     except (UnicodeDecodeError, ValueError, OSError) as error:
         raise DataError(f"forget: cannot read {path} as a CSV or text file of ids: {error}") from error
-    if id_column not in listing and listing.shape[1] != 1:
-        raise DataError(f"forget: {path.name} has columns {list(listing.columns)}; keep a single column, or name "
-                        "the id column as in the table and set id_column")
-    ids = (listing[id_column] if id_column in listing else listing.iloc[:, 0]).astype(str).str.strip()
+    cells = cells.fillna("").apply(lambda column: column.str.strip())
+    cells = cells[cells.ne("").any(axis=1)]
+    if cells.empty:
+        raise DataError(f"forget: {path} lists no ids; list one id per line")
+    header = bool(id_column) and id_column in cells.iloc[0].tolist()
+    if header:
+        ids = cells.iloc[1:, cells.iloc[0].tolist().index(id_column)]
+    elif cells.shape[1] == 1:
+        ids = cells.iloc[:, 0]
+    else:
+        raise DataError(f"forget: {path.name} has {cells.shape[1]} columns and no header line naming the id column "
+                        f"{id_column or '(id_column is not set)'}; keep a single column of ids, or start the file "
+                        "with a header line that names the id column as in the table, and set id_column")
     ids = ids[ids != ""].reset_index(drop=True)
+    lines = sum(1 for line in text.splitlines() if line.strip()) - header
+    if len(ids) != lines:
+        raise DataError(f"forget: read {len(ids)} ids from the {lines} non-blank lines of {path.name}"
+                        f"{' after its header' if header else ''}: some lines hold no id, or a quoted id spans "
+                        "lines; give each line one id")
     if ids.empty:
         raise DataError(f"forget: {path} lists no ids; list one id per line")
-    return ids
+    after = f"after a header line {id_column!r}" if header else "no header line"
+    return IdList(ids, header, f"{len(ids)} ids read from {lines} lines of {path.name}, {after}")
 
 
 def split_sizes(n_rows, test_ratio, forget_ratio):
@@ -477,35 +712,44 @@ def scenario(table, request, rows):
                 "distribution, so a model that forgot well scores on the forget rows about as on the test rows.")
     if request.kind == "class":
         held_out = int(np.sum(table.labels[rows.test] == request.class_index))
-        return (f"Forget the whole class {request.argument!r}: all {n_forget} of its training rows. The retrained "
+        return (f"Forget the whole class {_code(request.argument)}: all {n_forget} of its training rows. The retrained "
                 f"models never see it and score about 0 % on these rows, so good forgetting means a forget "
                 f"accuracy near 0 %, not near the test accuracy; read every metric against retrain's. The {n_test} "
                 f"test rows, {drawn}, keep the class's share ({held_out} rows, never trained on): retrain "
                 "misclassifies those too, so its test accuracy sits about that share below the original's.")
     if request.kind == "where":
-        what = f"the {n_forget} rows where `{request.argument}`"
+        what = f"the {n_forget} rows where {_code(request.argument)}"
     else:
-        by = f"values of {table.id_column!r}" if table.id_column else "row positions"
-        what = f"the {n_forget} rows listed in `{Path(request.argument).name}` (by {by})"
+        by = f"values of {_code(table.id_column)}" if table.id_column else "row positions"
+        what = f"the {n_forget} rows listed in {_code(Path(request.argument).name)}, by {by} ({request.read})"
     return (f"Forget {what}. The {n_test} test rows are drawn from the other rows, {drawn}, so the forget rows "
             "may differ from the test rows in kind (a category seen only in forget rows is unknown to the encoder, "
             "fit on the retain rows): compare each method with retrain, not with test accuracy.")
 
 
+def _code(text):
+    """``text`` as a Markdown code span, fenced with more backticks than it holds in a row (CommonMark)."""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"{fence}{text}{fence}"
+
+
 def describe(table, rows, n_encoded):
-    """Section 1's tables: headline facts, each column, the class balance per split, each split."""
+    """Section 1: headline facts (how the table was read among them), each column, the class balance per split,
+    each split, and the notes on what was detected, merged or left out."""
     frame = table.frame
     isna = frame.isna()
     missing, row_missing = isna.sum(), isna.any(axis=1).to_numpy()
     overview = pd.Series({
         "source": table.source, "rows": len(frame), "rows left out (no target value)": table.n_unlabelled,
         "numeric features": len(table.numeric), "categorical features": len(table.categorical),
-        "features after encoding": n_encoded, "dropped columns": ", ".join(map(str, table.dropped)) or "none",
+        "features after encoding": n_encoded,
+        "dropped columns": ", ".join(f"{c} ({why})" for c, why in table.dropped.items()) or "none",
         "row ids": table.id_column or "row positions", "target": table.target, "classes": len(table.class_names),
-        "missing cells": f"{int(missing.sum()):,} ({missing.sum() / max(frame.size, 1):.1%})",
+        **table.reading, "missing cells": f"{int(missing.sum()):,} ({missing.sum() / max(frame.size, 1):.1%})",
     }, name=table.source, dtype=object)
     role = {table.target: "target", table.id_column: "id", **{c: "numeric" for c in table.numeric},
-            **{c: "categorical" for c in table.categorical}, **{c: "dropped" for c in table.dropped}}
+            **{c: "categorical" for c in table.categorical},
+            **{c: "dropped" if why == "drop_columns" else f"dropped ({why})" for c, why in table.dropped.items()}}
     columns = pd.DataFrame({
         "kind": [role.get(c, "dropped") for c in frame.columns],
         "dtype": frame.dtypes.astype(str),
@@ -522,7 +766,8 @@ def describe(table, rows, n_encoded):
                "rows with a missing value": int(row_missing[positions].sum()),
                "classes present": int(np.count_nonzero(np.bincount(table.labels[positions])))}
         for name, positions in rows.items()}, orient="index")
-    return Description(overview, columns, classes, splits)
+    notes = "".join(f"\n- {note}" for note in table.notes)
+    return Description(overview, columns, classes, splits, notes and "Notes on reading the table:\n" + notes)
 
 
 def _examples(values, k=3):

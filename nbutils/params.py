@@ -109,7 +109,12 @@ def _type_problem(name, value, default):
         ok = True
     if ok:
         return None
-    return f"{name}: expected a value like {default!r}, got {value!r} ({type(value).__name__})"
+    if name == "forget" and isinstance(value, dict) and len(value) == 1:
+        kind, argument = next(iter(value.items()))
+        return (f"forget: YAML read {value!r} as a mapping, because of the space after '{kind}:'; write "
+                f"forget: '{kind}:{argument}' (no space after the colon; -p forget '{kind}:{argument}')")
+    like = repr(default) if default != [] else "a list of texts, e.g. ['a', 'b']"
+    return f"{name}: expected a value like {like}, got {value!r} ({type(value).__name__})"
 
 
 def _value_problems(p, methods):
@@ -136,6 +141,7 @@ def _value_problems(p, methods):
     for name in ["test_ratio", "forget_ratio"]:
         need(0 < p[name] < 1, f"{name}: must lie strictly between 0 and 1, got {p[name]}")
     need(0 <= p["flip_y"] <= 1, f"flip_y: must lie in [0, 1], got {p['flip_y']}")
+    need(len(p["csv_separator"]) <= 1, f"csv_separator: one character, or '' to detect it, got {p['csv_separator']!r}")
     need(0 <= p["dropout"] < 1, f"dropout: must lie in [0, 1), got {p['dropout']}")
     need(math.isfinite(p["learning_rate"]) and p["learning_rate"] > 0, f"learning_rate: must be positive, got {p['learning_rate']}")
     need(len(p["hidden_sizes"]) > 0 and all(h >= 1 for h in p["hidden_sizes"]),

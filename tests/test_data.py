@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import yaml
 from nbutils import PARAMETERS, data, datasets
 
 BASE = dict(dataset="synthetic", target="", id_column="", categorical_columns=[], numeric_columns=[], drop_columns=[],
+            na_values=[], csv_separator="", normalize_labels=False,
             forget="random", forget_ratio=0.1, test_ratio=0.2, data_seed=42, n_samples=2000, n_features=20,
             n_informative=15, n_redundant=3, n_classes=2, flip_y=0.1)
 
@@ -306,3 +308,202 @@ def test_unknown_override_columns_and_too_many_categories_are_refused(patients, 
 
 def test_unknown_forget_kind_is_refused():
     assert "use random, class:<label>" in problems_of(params(forget="rows:1,2"))
+
+
+# Messy files (issue 18): tests/messy/ holds each as a new user's file comes (BOM, CRLF, quotes, padding);
+# make_messy.py writes them. Every case is settled by datasets.problems, before any training.
+
+MESSY = Path(__file__).parent / "messy"
+
+
+def messy(name, **given):
+    """Parameters reading tests/messy/<name>; patients.csv's target and id column unless ``given`` says otherwise."""
+    kind = "parquet" if name.endswith(".parquet") else "csv"
+    defaults = dict(target="outcome", id_column="patient_id") if name == "patients.csv" else dict(target="outcome")
+    return params(**{"dataset": f"{kind}:{MESSY / name}", **defaults, **given})
+
+
+def forgotten_ids():
+    """The 30 ids both messy id lists hold, read without pandas: the header list's first field per line."""
+    lines = (MESSY / "ids_header.csv").read_text(encoding="utf-8-sig").split()[1:]
+    return sorted(line.split(",")[0] for line in lines)
+
+
+@pytest.mark.parametrize("listing, read", [("ids_no_header.csv", "30 ids read from 30 lines of ids_no_header.csv, "
+                                            "no header line"),
+                                           ("ids_header.csv", "after a header line 'patient_id'")])
+def test_every_line_of_an_id_list_is_an_id_unless_it_names_the_id_column(listing, read):  # cases 1 and 9
+    loaded = data.load(messy("patients.csv", forget=f"ids:{MESSY / listing}"))
+    assert sorted(loaded.ids["forget"]) == forgotten_ids() and len(forgotten_ids()) == 30
+    assert all(i.startswith("00") for i in forgotten_ids())  # zero-padded ids kept as text
+    assert "Forget the 30 rows" in loaded.scenario and read in loaded.scenario
+
+
+def test_an_id_list_whose_lines_do_not_each_hold_one_id_is_refused(tmp_path):  # case 1
+    path = tmp_path / "ids.csv"
+    path.write_text("patient_id,reason\r\n001003,gdpr\r\n,gdpr\r\n001004,gdpr\r\n")
+    assert "read 2 ids from the 3 non-blank lines of ids.csv after its header" in problems_of(
+        messy("patients.csv", forget=f"ids:{path}"))
+    path.write_text("id\n" + "".join(f"{i}\n" for i in forgotten_ids()))
+    found = problems_of(messy("patients.csv", forget=f"ids:{path}"))
+    assert "1 of the 31 ids" in found and "The first line, 'id', was read as an id" in found
+
+
+def test_zero_padded_ids_are_compared_as_written(tmp_path):  # case 9
+    path = tmp_path / "ids.txt"
+    path.write_text("1003\n" + "".join(f"{i}\n" for i in forgotten_ids()))
+    assert "not in column 'patient_id' (compared as text, as written), e.g. '1003'" in problems_of(
+        messy("patients.csv", forget=f"ids:{path}"))
+
+
+@pytest.mark.parametrize("name", ["duplicate_columns.csv", "duplicate_columns.parquet"])
+def test_repeated_column_names_are_refused_by_name(name):  # cases 2 and 12
+    found = problems_of(messy(name))
+    assert found.startswith(f"dataset: {name} has more than one column named 'outcome'") and "Arrow" not in found
+
+
+def test_only_empty_cells_are_missing_unless_na_values_names_more():  # case 3
+    table = datasets.read(messy("patients.csv"))
+    assert table.class_names == ["NA", "high", "low"] and table.n_unlabelled == 0
+    assert (table.frame["smoking"] == "None").sum() > 50 and table.frame["smoking"].isna().sum() > 0
+    assert "empty cells only" in data.load(messy("patients.csv", forget="class:NA")).description.overview["missing values"]
+    assert "Forget the 58 rows where" in data.load(messy("patients.csv", forget='where:smoking == "None"')).scenario
+    table = datasets.read(messy("patients.csv", na_values=["None", "NA"]))
+    assert table.class_names == ["high", "low"] and table.n_unlabelled > 0 and "None" not in set(table.frame["smoking"])
+    assert table.reading["missing values"] == "empty cells and 'None', 'NA' (na_values)"
+
+
+def test_label_spellings_that_differ_in_case_or_spaces_are_warned_about_or_merged():  # case 4
+    spelt = pd.read_csv(MESSY / "labels.csv", encoding="utf-8-sig", keep_default_na=False)["answer"]
+    table = datasets.read(messy("labels.csv", target="answer"))
+    assert {"yes", "Yes", "YES", "yes "} <= set(table.class_names)
+    assert "differ only in case or surrounding spaces are separate classes" in table.notes[0]
+    assert "normalize_labels: true" in table.notes[0]
+    loaded = data.load(messy("labels.csv", target="answer", normalize_labels=True, forget="class:yes"))
+    assert loaded.class_names == ["maybe", "no", "yes"] and "normalize_labels merged" in loaded.description.notes
+    yes = spelt.str.strip().str.lower().eq("yes").sum()
+    assert loaded.splits.sizes["forget"] + (loaded.splits.y_test == 2).sum().item() == yes
+
+
+def test_mostly_numeric_text_columns_are_named_with_their_stray_values():  # case 5
+    found = problems_of(messy("stray_numbers.csv"))
+    assert "column 'income' has 118 distinct values in 120 rows" in found and "it is mostly numbers" in found
+    assert "holds text, e.g. '?', 'unknown' (4 such values)" in problems_of(
+        messy("stray_numbers.csv", numeric_columns=["income"]))
+    table = datasets.read(messy("stray_numbers.csv", drop_columns=["income"]))
+    assert table.categorical == ["visits"] and "column 'visits' is mostly numbers, but 7 values are not" in table.notes[0]
+    assert datasets.read(messy("stray_numbers.csv", na_values=["?", "unknown"])).numeric == ["income", "visits", "age"]
+
+
+def test_categories_are_capped_relative_to_the_rows_and_dates_left_out():  # case 6
+    found = problems_of(messy("identifiers.csv"))
+    assert "column 'email' has 120 distinct values in 120 rows, too many to one-hot encode (at most 60" in found
+    table = datasets.read(messy("identifiers.csv", drop_columns=["email"]))
+    assert table.dropped == {"email": "drop_columns", "visit_date": "dates", "updated": "dates"}
+    assert table.numeric == ["age"] and "left out of the features: 'visit_date', 'updated' (dates" in table.notes[0]
+    for values in (["1st", "2nd"], ["T1", "T2"], ["10-12", "1/2"], ["may", "june"], ["3", "4"]):
+        assert not datasets._looks_like_dates(pd.Series(values))
+
+
+def test_empty_columns_are_dropped_before_encoding():  # case 7
+    loaded = data.load(messy("empty_columns.csv"))
+    assert loaded.feature_names == ["age"]
+    assert loaded.description.columns.loc[["notes", "Unnamed: 3"], "kind"].tolist() == ["dropped (empty)"] * 2
+    assert "'notes', 'Unnamed: 3' (no value in any row)" in loaded.description.notes
+
+
+def test_the_separator_is_detected_or_named():  # case 8
+    table = datasets.read(messy("semicolons.csv"))
+    assert table.numeric == ["age", "monthly income"] and table.reading["read as"] == "CSV, fields separated by ';' (detected)"
+    assert "the file looks ';'-separated; set csv_separator: ';'" in problems_of(messy("semicolons.csv", csv_separator=","))
+
+
+@pytest.mark.parametrize("condition, fragment", [
+    ('class == "A"', "'class' is a Python keyword: quote it in backticks, as in where:`class` == \"A\""),
+    ("monthly income > 3000", "'monthly income' is not a Python name: quote it in backticks, as in "
+                              "where:`monthly income` > 3000"),
+])
+def test_conditions_on_keyword_or_spaced_column_names_say_how_to_quote_them(condition, fragment):  # case 10
+    assert fragment in problems_of(messy("patients.csv", forget=f"where:{condition}"))
+
+
+def test_a_space_after_the_colon_is_accepted():  # case 11 (the YAML mapping is test_params')
+    assert problems_of(messy("patients.csv", forget="where: age > 50")) == ""
+
+
+def test_the_scenario_sentence_keeps_backticked_names_in_html():  # case 13
+    from nbconvert.filters.markdown import markdown2html
+
+    loaded = data.load(messy("patients.csv", forget='where:`monthly income` > 3000 and `class` == "A"'))
+    html = markdown2html(loaded.scenario)
+    assert "<code>`monthly income` &gt; 3000 and `class` == &quot;A&quot;</code>" in html
+
+
+@pytest.mark.parametrize("given, fragment", [
+    (["-p", "dataset", f"csv:{MESSY / 'duplicate_columns.csv'}", "-p", "target", "outcome"],
+     "more than one column named 'outcome'"),
+    (["-p", "dataset", f"csv:{MESSY / 'patients.csv'}", "-p", "target", "outcome", "-p", "forget", "where: class == 1"],
+     "YAML read {'where': 'class == 1'} as a mapping"),
+])
+def test_the_command_line_refuses_messy_input_before_running(tmp_path, given, fragment):
+    done = subprocess.run([sys.executable, "-m", "nbutils", "run", "-f", str(PARAMETERS / "smoke.yaml"), *given,
+                           "-p", "reports_dir", str(tmp_path), "--name", "messy"], capture_output=True, text=True)
+    assert done.returncode == 2 and fragment in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# Every forget kind names exactly the rows it asks for (issue 18)
+
+TABLES = {"synthetic": dict(n_classes=3, n_informative=4), "breast_cancer": {}, "penguins": {},
+          "example": dict(params("datasets/example.yaml"), forget="random")}
+CONDITIONS = {"synthetic": "x0 > 0.5", "breast_cancer": "`mean radius` > 15", "penguins": "island == 'Torgersen'",
+              "example": 'age > 60 and smoker == "yes"'}
+CLASSES = {"synthetic": "2", "breast_cancer": "benign", "penguins": "Chinstrap", "example": "medium"}
+
+
+def named_rows(table, kind, P, tmp_path):
+    """(forget parameter, the table positions it names), worked out without datasets' forget code."""
+    frame = table.frame
+    if kind == "class":
+        return f"class:{CLASSES[P['name']]}", np.flatnonzero(frame[table.target].astype(str) == CLASSES[P["name"]])
+    if kind == "where":
+        return f"where:{CONDITIONS[P['name']]}", np.flatnonzero(frame.eval(CONDITIONS[P["name"]], engine="python"))
+    positions = np.random.default_rng(1).choice(len(frame), 25, replace=False)
+    ids = table.ids[positions] if table.id_column else positions
+    path = tmp_path / "forget.csv"  # a header-less CSV with a BOM and CRLF
+    path.write_text("\ufeff" + "".join(f"{i}\r\n" for i in ids), encoding="utf-8", newline="")
+    return f"ids:{path}", np.sort(positions)
+
+
+@pytest.mark.parametrize("name", TABLES)
+@pytest.mark.parametrize("kind", ["random", "class", "where", "ids"])
+def test_the_forget_split_is_exactly_the_rows_the_request_names(name, kind, tmp_path):
+    base = params(**{"dataset": name, **TABLES[name]}) if name != "example" else params(**TABLES[name])
+    table = datasets.read(base)
+    forget, named = ("random", None) if kind == "random" else named_rows(table, kind, {**base, "name": name}, tmp_path)
+    P = {**base, "forget": forget}
+    if kind == "class" and len(table.class_names) < 3:
+        assert "three or more classes" in problems_of(P)
+        return
+    assert datasets.problems(P) == []
+    request = datasets.forget_request(table, P)
+    rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
+                               seed=P["data_seed"])
+    forgotten = set(rows.forget.tolist())
+    if kind == "class":  # the class's test rows are never trained on either
+        assert forgotten | set(rows.test[np.isin(rows.test, named)].tolist()) == set(named.tolist())
+        assert forgotten <= set(named.tolist()) and not set(rows.retain.tolist()) & set(named.tolist())
+    elif kind != "random":
+        assert forgotten == set(named.tolist())
+    assert not forgotten & set(rows.test.tolist()) and not forgotten & set(rows.retain.tolist())
+    assert len(forgotten) + len(rows.retain) + len(rows.test) == len(table.labels)
+    assert f" {len(forgotten)} " in datasets.scenario(table, request, rows)
+
+
+def test_rows_longer_than_the_header_are_refused_and_trailing_separators_ignored(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("age,outcome\r\n" + "".join(f"{a},{'ab'[a % 2]},\r\n" for a in range(40)))
+    table = datasets.read(params(dataset=f"csv:{path}", target="outcome"))  # pandas' default: age as the index
+    assert table.frame["age"].tolist() == list(range(40)) and table.class_names == ["a", "b"]
+    path.write_text("age,outcome\r\n" + "".join(f"{a},{'ab'[a % 2]},x\r\n" for a in range(40)))
+    assert "hold more fields than its header names (2)" in problems_of(params(dataset=f"csv:{path}", target="outcome"))

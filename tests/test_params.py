@@ -131,3 +131,15 @@ def test_an_empty_or_repeated_sweep_is_refused(given, fragment):
 
 def test_an_empty_sweep_of_a_method_left_out_is_fine():
     assert params.validate({"methods": ["gaussian"], "laplacian_scales": []})["laplacian_scales"] == []
+
+
+def test_a_forget_mapping_made_by_a_space_after_the_colon_names_the_fix():
+    check({"forget": {"where": "age > 50"}}, "YAML read {'where': 'age > 50'} as a mapping",
+          "write forget: 'where:age > 50'")
+
+
+def test_the_reading_parameters_default_to_empty_cells_detection_and_raw_labels():
+    p = params.validate({})
+    assert p["na_values"] == [] and p["csv_separator"] == "" and p["normalize_labels"] is False
+    check({"na_values": [-999]}, "na_values: expected a value like a list of texts")
+    check({"csv_separator": ";;"}, "csv_separator: one character, or '' to detect it")
