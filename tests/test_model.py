@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ from conftest import CPU, make_ensemble
 from nbutils import runtime
 from nbutils.metrics import accuracies, predict
 from nbutils.model import draw_keep_masks
-from nbutils.train import train_ensemble
+from nbutils.train import FlatAdam, _Step, train_ensemble
 
 
 def seed_classifier(ensemble, k):
@@ -111,3 +114,52 @@ def test_training_is_reproducible_from_the_seed(small_splits):
     (l1, p1), (l2, p2) = run(), run()
     np.testing.assert_array_equal(l1, l2)
     np.testing.assert_array_equal(p1, p2)
+
+
+def test_hand_written_step_gives_autograds_gradients_and_running_statistics():
+    """One step of the engine against autograd through MLPEnsemble.forward with the same dropout masks.
+
+    The hidden Linear biases' exact gradient is 0 (BatchNorm cancels them); autograd's is rounding noise.
+    """
+    ensemble, reference = make_ensemble(3, seed=1), make_ensemble(3, seed=1)
+    X, y = torch.randn(3, 16, 8), torch.randint(0, 2, (3, 16))
+    keep = (torch.rand(3, 16, 24) > 0.3) / 0.7  # (K, B, sum(hidden)), as the engine takes them
+    adam = FlatAdam(list(ensemble.parameters()), lr=1e-3)
+    adam.step = lambda: None  # keep the gradients, leave the weights
+    loss = torch.zeros(3)
+    _Step(ensemble, adam)(X, y, keep, loss)
+
+    reference.train()
+    logits = reference(X.transpose(1, 2), [k.transpose(1, 2) for k in keep.split([16, 8], dim=2)])
+    expected = torch.nn.functional.cross_entropy(logits, y, reduction="none").mean(dim=1)
+    expected.sum().backward()
+    torch.testing.assert_close(loss, expected.detach())
+    for (name, p), grad in zip(reference.named_parameters(), adam.grad_views):
+        if name.endswith("bias") and name.startswith("linears") and name != "linears.2.bias":
+            assert torch.equal(grad, torch.zeros_like(grad)) and p.grad.abs().max() < 1e-6
+        else:
+            torch.testing.assert_close(grad, p.grad, rtol=1e-4, atol=1e-6)
+    for ours, theirs in zip(ensemble.buffers(), reference.buffers()):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_engine_trains_models_as_accurate_as_the_reference_engine(small_splits):
+    """Same in distribution as the engine it replaced (benchmarks/reference_engine.py): mean test accuracy
+    of 16 models each, within what two draws of 16 differ by."""
+    reference_engine = _load_reference_engine()
+    kwargs = dict(epochs=15, batch_size=32, lr=1e-3)
+    accs = {}
+    for name, train in (("new", train_ensemble), ("reference", reference_engine.train_ensemble)):
+        ensemble = make_ensemble(16, seed=20)
+        train(ensemble, small_splits.X_train, small_splits.y_train, generator=runtime.generator(CPU, 21), **kwargs)
+        accs[name] = accuracies(predict(ensemble, small_splits))["test_acc"]
+    spread = np.sqrt(accs["new"].var() / 16 + accs["reference"].var() / 16)
+    assert abs(accs["new"].mean() - accs["reference"].mean()) < 3 * spread + 0.5
+
+
+def _load_reference_engine():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_engine.py"
+    spec = importlib.util.spec_from_file_location("reference_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

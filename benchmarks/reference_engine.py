@@ -1,0 +1,50 @@
+"""Today's engine, frozen as the reference ``make bench`` measures the new one against (issue 15).
+
+A verbatim copy of ``train_ensemble`` from nbutils/train.py as of commit 713ff6d: autograd through the stacked
+model's forward (``MLPEnsemble``, whose forward is unchanged), activations laid out (model, feature, batch) for a
+segment of batches with each batch a strided slice, float dropout masks, ``torch.optim.Adam(fused=True)``.
+It trains the same ``MLPEnsemble`` objects, so the two engines start from identical weights.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from nbutils.model import draw_keep_masks
+
+SEGMENT_ROWS = 16_384
+
+
+def _adam(params, lr):
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator):
+    """Train every model of ``model`` on (X, y) as the engine of 713ff6d did; returns losses (K, epochs)."""
+    n, k = len(X), model.n_models
+    optimizer = _adam(model.parameters(), lr)
+    losses = torch.zeros(k, epochs, device=X.device)
+    n_batches = len([s for s in range(0, n, batch_size) if n - s > 1])
+    segment = batch_size * max(1, SEGMENT_ROWS // batch_size)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)
+        for first in range(0, n, segment):
+            rows = order[:, first:first + segment]
+            X_part = X[rows].transpose(1, 2).contiguous()
+            y_part = y[rows]
+            masks = draw_keep_masks(rows.shape[1], k, model.hidden_sizes, model.dropout, generator)
+            for start in range(0, rows.shape[1], batch_size):
+                if n - (first + start) < 2:
+                    continue
+                batch = slice(start, start + batch_size)
+                logits = model(X_part[:, :, batch], [m[:, :, batch] for m in masks])
+                per_model = F.cross_entropy(logits, y_part[:, batch], reduction="none").mean(dim=1)
+                optimizer.zero_grad(set_to_none=True)
+                per_model.sum().backward()
+                optimizer.step()
+                losses[:, epoch] += per_model.detach()
+    model.eval()
+    return (losses / n_batches).cpu().numpy()
