@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: setup report test bench bench-report bench-scale clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
+	    "not a Python 3.11 or newer on this machine. The project is tested on 3.11 (README says why); to use" \
+	    "another interpreter name it, e.g. make PYTHON=python3.12 $(MAKECMDGOALS)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

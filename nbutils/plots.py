@@ -1,17 +1,35 @@
-"""The report's figures. Lines show the mean over models, bands and bars one standard deviation."""
+"""The report's figures. Lines show the mean over models, bands and bars one standard deviation.
 
+Each function draws its figure and shows it with :func:`show`, as a PNG with alternative text that says what
+it shows: the figure appears whatever matplotlib backend the caller's environment chose (``MPLBACKEND=Agg``
+included), in papermill, nbconvert and JupyterLab alike.
+"""
+
+import base64
+import io
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import display
 
 from nbutils.tables import label
 from nbutils.methods import METHODS
 
 ACCURACIES = {"retain_acc": "Retain", "forget_acc": "Forget", "test_acc": "Test"}
+DPI = 72  # the inline backend's: the report's size stays what it was when figures went through it
 MARKERS = {"original": ("*", "tab:red"), "retrain": ("D", "tab:green"), "retrain_2": ("P", "tab:olive")}
+
+
+def show(fig, alt):
+    """Display ``fig`` as a PNG whose alternative text is ``alt``, then close it (so no backend shows it twice)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=DPI)
+    plt.close(fig)
+    display({"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": alt}, raw=True,
+            metadata={"image/png": {"alt": alt}})
 
 
 def loss_curves(curves):
@@ -25,7 +43,9 @@ def loss_curves(curves):
     ax.set(xlabel="Epoch", ylabel="Training loss", title="Training loss")
     ax.legend()
     ax.grid(alpha=0.3)
-    return fig
+    ends = "; ".join(f"{name}, {len(losses)} models, from {losses[:, 0].mean():.3f} to {losses[:, -1].mean():.3f}"
+                     for name, losses in curves.items())
+    show(fig, f"Line chart of the mean training loss per epoch with a one-std band: {ends}.")
 
 
 def _accuracy_long(rows):
@@ -80,7 +100,9 @@ def method_sweeps(results, chosen):
     for extra in axes.flat[len(methods) + 1:]:
         extra.set_visible(False)
     fig.tight_layout()
-    return fig
+    show(fig, f"One panel per method ({', '.join(label(m) for m in methods)}): retain, forget and test accuracy over "
+              "its sweep against the retrained models' (dashed lines, one-std bands); the last panel is the parameter "
+              "distance from the original at each operating point.")
 
 
 def _mark_references(ax, results, x, y):
@@ -136,7 +158,9 @@ def effectiveness(results, chosen):
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    show(fig, f"Four panels over {len(names)} operating points: forget against retain accuracy, the seed's quality "
+              "score, the drop in forget and retain accuracy from the original, and parameter distance against forget "
+              "accuracy coloured by Avg. Gap; the retrained models are the target.")
 
 
 def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
@@ -158,7 +182,8 @@ def pareto(results, forgetting_columns=("avg_gap", "challenge_score")):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    show(fig, f"Scatter of {' and '.join(titles[c] for c in columns)} against test accuracy for each of "
+              f"{stats['method'].isin(METHODS).sum()} method settings, with the original and retrained models marked.")
 
 
 def epsilon_ecdf(examples, chosen, n_models):
@@ -190,4 +215,6 @@ def epsilon_ecdf(examples, chosen, n_models):
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    show(fig, f"Empirical CDF of the challenge's per-row ε over {rows['row_id'].nunique()} forget rows for "
+              f"{len(order)} configurations (each operating point, the original and the ceiling); rows at ε ≥ "
+              f"{zero_points} score no points.")

@@ -7,19 +7,26 @@ import nbformat
 import papermill
 import zmq
 from jupyter_client.kernelspec import find_kernel_specs
+from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
+from traitlets import Unicode
 
 from nbutils import KERNEL, NOTEBOOK, params
 from nbutils.results import run_folder, write_atomically
 
 
+TEMPLATES = Path(__file__).parent / "templates"  # report/: the lab template, figures with their alternative text
+
+
 def render_html(notebook_path, html_path):
-    """A self-contained HTML report: code, prompts and logs (stderr: progress bars, warnings) hidden, images embedded."""
+    """A self-contained HTML report: code, prompts and logs (stderr: progress bars, warnings) hidden, images
+    embedded with their alternative text."""
     nb = nbformat.read(notebook_path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     write_atomically(Path(html_path), body)
 
@@ -61,13 +68,20 @@ def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KE
     return out
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel on Unix sockets beside its connection file: nothing listens on the network, so the kernel has
+    no reason to warn that it runs over TCP without encryption, and parallel starts race for no port."""
+
+    transport = Unicode("ipc" if os.name == "posix" else "tcp")
+
+
 def _execute(notebook, output, parameters, *, kernel, cell_timeout, progress, kernel_starts=3):
-    """papermill.execute_notebook, retrying a kernel that fails to start (parallel starts can race for a port)."""
+    """papermill.execute_notebook, retrying a kernel that fails to start."""
     for attempt in range(1, kernel_starts + 1):
         try:
             return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
                                               cwd=str(Path(notebook).parent), execution_timeout=cell_timeout,
-                                              progress_bar=progress)
+                                              progress_bar=progress, kernel_manager_class=LocalKernelManager)
         except (RuntimeError, TimeoutError, zmq.ZMQError):
             if attempt == kernel_starts or not _no_cell_started(output):
                 raise

@@ -1,29 +1,42 @@
 """The master notebook, executed by papermill on smoke.yaml, and the runner around it."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import papermill
 import pytest
+from bs4 import BeautifulSoup
 from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, params, runner
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, findings, params, runner
 from nbutils.challenge import forget_score
 from nbutils.methods import METHODS
+from nbutils.tables import label
 
 SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
+CHROMIUM = Path("/usr/bin/chromium")
+FIGURES = 5  # training loss, the sweeps, effectiveness, Pareto, per-row epsilon
 
 
 @pytest.fixture(scope="module")
 def smoke_run():
+    """The smoke report, run as on a headless server: MPLBACKEND=Agg, which the kernel inherits."""
     name = "pytest-smoke"
     shutil.rmtree(REPORTS / name, ignore_errors=True)
-    out = runner.run(SMOKE, name=name, progress=False)
+    backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        out = runner.run(SMOKE, name=name, progress=False)
+    finally:
+        os.environ.pop("MPLBACKEND") if backend is None else os.environ.update(MPLBACKEND=backend)
     yield out
     shutil.rmtree(out, ignore_errors=True)
 
@@ -56,6 +69,82 @@ def test_smoke_run_writes_every_section(smoke_run):
     html = (smoke_run / "unlearning.html").read_text()
     assert "10. Findings" in html and "data:image/png;base64" in html
     assert "show_sweep(" not in html  # code is hidden
+
+
+def test_every_figure_is_in_the_html_with_alt_text_under_agg(smoke_run):
+    html = BeautifulSoup((smoke_run / "unlearning.html").read_text(), "html.parser")
+    figures = html.select(".jp-RenderedImage img")
+    assert len(figures) == FIGURES
+    for img in figures:
+        assert img["src"].startswith("data:image/png;base64,") and len(img["src"]) > 10_000
+        assert len(img["alt"]) > 40 and "No description" not in img["alt"]
+    assert not html.select("script[src], link[href^='http']")  # one self-contained file
+
+
+def test_the_report_opens_with_the_verdict_and_folds_the_long_tables(smoke_run):
+    html = BeautifulSoup((smoke_run / "unlearning.html").read_text(), "html.parser")
+    headings = [h.get_text(strip=True).rstrip("¶") for h in html.select("h1, h2")]
+    assert headings[:3] == ["Noise-based machine unlearning on tabular data", "Verdict", "1. Data"]
+    verdict = html.find(id="Verdict").find_next(class_="jp-RenderedMarkdown", attrs={"data-mime-type": "text/markdown"})
+    assert "Written when the run reaches section 10" not in verdict.get_text()
+    assert len(verdict.select("li")) >= 1 and verdict.select("a[href^='#']")
+    folds = html.select("details")
+    assert len(folds) == len(METHODS) + 1  # one per method's sweep, and section 9's table
+    assert all(not d.has_attr("open") for d in folds)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+def test_the_report_works_in_headless_chromium(smoke_run):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors, requests = [], []
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto((smoke_run / "unlearning.html").as_uri())
+            links = page.eval_on_selector_all("a[href^='#']", "as => as.map(a => a.getAttribute('href'))")
+            unresolved = page.evaluate(
+                "hrefs => hrefs.filter(h => !document.getElementById(decodeURIComponent(h.slice(1))))", links)
+            images = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+            verdict_top = page.locator("#Verdict").bounding_box()["y"]
+            folded_height = page.locator("details").first.bounding_box()["height"]
+            page.locator("details summary").first.click()
+            opened_height = page.locator("details").first.bounding_box()["height"]
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    assert len(links) > 20 and unresolved == []  # the contents, the verdict's links, the headings' own anchors
+    assert len(images) == FIGURES and all(images)
+    assert verdict_top < 900  # on the first screen
+    assert opened_height > 2 * folded_height
+
+
+def test_the_verdict_picks_the_best_setting_within_a_tenth_of_retrainings_cost(smoke_run):
+    results = pd.read_csv(smoke_run / "results.csv")
+    results.loc[results["method"] == "retrain", "seconds_per_model"] = 1.0
+    costs = dict(zip(METHODS, np.linspace(0.01, 0.3, len(METHODS))))  # the last few cost more than 10 %
+    configs = results[["method", "setting"]].drop_duplicates().itertuples(index=False)
+    for method, cost in costs.items():
+        results.loc[results["method"] == method, "seconds_per_model"] = cost
+    draws = {tuple(c): np.random.default_rng(0).normal(0, 0.01, 1000) for c in configs}
+    text = findings.verdict(results, params.validate(params.load(SMOKE)), draws)
+    means = results.groupby(["method", "setting"])[["challenge_score", "seconds_per_model"]].first()
+    cheap = means[means.index.get_level_values(0).isin(METHODS) & (means["seconds_per_model"] <= 0.1)]
+    method, setting = cheap["challenge_score"].idxmax()
+    assert f"**Use {label(method)} ({setting})**" in text
+    assert f"of the {len(cheap)} method settings within that budget" in text
+    ceiling = means.loc[("retrain_2", "-"), "challenge_score"]
+    assert f"{cheap['challenge_score'].max() / ceiling:.0%} of the ceiling" in text
+    assert "cannot be told from leaving the model untouched" in text  # draws all centred on 0
+    assert text.count("](#") == 4
 
 
 def test_forgetting_figures_recompute_from_examples_parquet(smoke_run):
@@ -112,7 +201,7 @@ def test_no_method_one_seed_and_no_challenge_still_report():
 
 
 @pytest.mark.parametrize("files, expected", [
-    (["datasets/penguins.yaml", "forget/penguins_class.yaml"], "Forget the whole class 'Chinstrap'"),
+    (["datasets/penguins.yaml", "forget/penguins_class.yaml"], "Forget the whole class <code>Chinstrap</code>"),
     (["datasets/example.yaml"], "forget_ids.txt"),
 ])
 def test_a_users_table_and_deletion_request_run_end_to_end(files, expected):
