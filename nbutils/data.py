@@ -66,12 +66,16 @@ class Dataset:
         return len(self.feature_names)
 
 
-def load(P, device="cpu"):
-    """The table, forget request and splits that parameters ``P`` name (checked by ``datasets.problems``)."""
+def load(P, device="cpu", replicate=0):
+    """The table, forget request and splits that parameters ``P`` name (checked by ``datasets.problems``).
+
+    Report replicate r > 0 of a ``random`` request draws its own forget set (the test set stays); other requests
+    name their rows, which stay."""
     table = datasets.read(P)
     request = datasets.forget_request(table, P)
+    forget_seed = int(np.random.SeedSequence([P["data_seed"], replicate]).generate_state(1)[0]) if replicate else None
     rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
-                               seed=P["data_seed"])
+                               seed=P["data_seed"], forget_seed=forget_seed)
     splits, feature_names = encode(table, rows, device)
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
                    feature_names, request, datasets.scenario(table, request, rows),

@@ -622,10 +622,11 @@ def split_sizes(n_rows, test_ratio, forget_ratio):
     return n_rows - n_test - n_forget, n_forget, n_test
 
 
-def split_rows(table, request, *, test_ratio, forget_ratio, seed):
+def split_rows(table, request, *, test_ratio, forget_ratio, seed, forget_seed=None):
     """Retain, forget and test rows; the test rows never include a forget row.
 
-    random: a stratified test share of the table, then a stratified forget share of the rest (the seed's split).
+    random: a stratified test share of the table, then a stratified forget share of the rest (the seed's split),
+    drawn with ``forget_seed`` (default ``seed``): a report replicate draws a fresh forget set, same test set.
     class: the same test draw, so the test set keeps the class's share of rows, which no model trains on;
     the forget set is every other row of the class. where, ids: the request fixes the forget rows; the test
     set is a stratified ``test_ratio`` of the other rows.
@@ -634,7 +635,7 @@ def split_rows(table, request, *, test_ratio, forget_ratio, seed):
     if request.kind in ("random", "class"):
         train, test, stratified = _draw(rows, table.labels, test_ratio, seed)
         if request.kind == "random":
-            retain, forget, _ = _draw(train, table.labels, forget_ratio, seed)
+            retain, forget, _ = _draw(train, table.labels, forget_ratio, seed if forget_seed is None else forget_seed)
         else:
             in_class = table.labels[train] == request.class_index
             retain, forget = train[~in_class], train[in_class]

@@ -1,12 +1,20 @@
-"""One table row per model for every configuration: accuracy, distance, membership inference, gap to retrain.
+"""One table row per model for every configuration, on one replicate: accuracy, distance, membership inference,
+the gap to retrain, the challenge score and a per-example attack.
 
-Per-model columns come from each of the first ``n_seeds`` models (column ``model``). Accuracies use every
-row; on a large table, the attacks and the challenge score use a random sample of ``EVALUATION_ROWS`` rows
-per split (the same rows for every configuration), which examples.parquet holds. Per-configuration
-columns (gaps, the challenge scores, seconds per model) compare ensembles and repeat on each of that
-configuration's rows, with their 95 % bootstrap interval in ``<column>_lo`` and ``<column>_hi``.
+A replicate is one draw of everything a verdict rests on: the forget set (for a ``random`` request), the
+original, retrained and ceiling ensembles, and the methods' random draws. Replicate 0 tunes: every method's
+whole sweep runs on it and its operating point is chosen there. Replicates 1, 2, ... report: only the
+operating points run on them, on fresh models, so their scores carry no selection bias.
+
+Per-model columns come from every model of the ensemble (column ``model``); MIA efficacy, whose SVC fits are
+the costly part, from the first ``n_seeds`` only. Accuracies use every row; on a large table, the attacks and
+the challenge score use a random sample of ``EVALUATION_ROWS`` rows per split (the same rows for every
+configuration), which examples.parquet holds. Per-configuration columns (gaps, the challenge scores, the
+per-example attack, seconds per model) compare ensembles and repeat on each of that configuration's rows,
+with their 95 % interval in ``<column>_lo`` and ``<column>_hi``.
 """
 
+import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,23 +23,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbutils import intervals
-from nbutils.challenge import challenge_score
+from nbutils import intervals, runtime
+from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
-from nbutils.membership import loss_attack, mia_efficacy
+from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
 from nbutils.metrics import accuracies, diverged, param_distance, predict
 from nbutils.methods import METHODS
+from nbutils.train import fit_ensemble
 
 EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
-WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score"]
+ATTACK = ["attack_acc", "attack_worst"]  # per-example attack: mean accuracy over forget rows, and over the worst tenth
+WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score", *ATTACK]
 INTERVAL_BOUNDS = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]  # results.csv's last columns
 
 
 def ensemble_sizes(params):
-    """(models per original ensemble, models per retrained ensemble): the tables use the first ``n_seeds``,
-    the challenge score the first ``challenge_models``; with the challenge score the retrained ensemble is
-    twice as large, its second half the independent ceiling ensemble."""
+    """(models per original ensemble, models per retrained ensemble): the challenge score compares the first
+    ``challenge_models``; with the challenge score the retrained ensemble is twice as large, its second half the
+    independent ceiling ensemble."""
     n_models = max(params["n_seeds"], params["challenge_models"])
     return n_models, 2 * n_models if params["challenge_models"] else n_models
 
@@ -40,15 +50,15 @@ def ensemble_sizes(params):
 class Reference:
     """What every configuration is measured against: the original and the retrained ensembles."""
 
-    original: object  # the trained MLPEnsemble
+    original: object  # the MLPEnsemble the methods unlearn
     original_preds: object
     retrain_preds: object
-    n_seeds: int
+    n_seeds: int  # models the MIA-efficacy SVC is fit for
     challenge_models: int
 
     def __post_init__(self):
-        self.original_acc = accuracies(self.original_preds.subset(slice(self.n_seeds)))
-        self.retrain_models = per_model_metrics(self.retrain_preds.subset(slice(self.n_seeds)))
+        self.original_acc = accuracies(self.original_preds)
+        self.retrain_models = per_model_metrics(self.retrain_preds, self.n_seeds)
 
 
 @dataclass
@@ -59,32 +69,93 @@ class Scored:
     examples: pd.DataFrame
     challenge_draws: np.ndarray  # (intervals.N_DRAWS,) bootstrap draws of the challenge score; empty without it
 
+    @property
+    def config(self):
+        return self.rows["method"].iloc[0], self.rows["setting"].iloc[0]
 
-def per_model_metrics(preds):
+
+@dataclass
+class Replicate:
+    """One replicate's data, reference models and their scored rows (original, retrain and, with the
+    challenge score, retrain_2: the ceiling)."""
+
+    number: int
+    dataset: object  # data.Dataset
+    reference: Reference
+    references: list  # Scored rows of the reference ensembles
+    losses: dict  # {"original"/"retrain": (K, epochs) training losses}
+    seconds: dict  # {"original"/"retrain": seconds to train the ensemble}
+
+
+def per_model_metrics(preds, n_svc_models):
     """Accuracies (on every row) and membership-inference columns (on :data:`EVALUATION_ROWS` rows of each
-    split at most) of every model in ``preds``: a DataFrame."""
+    split at most) of every model in ``preds``; MIA efficacy for the first ``n_svc_models`` only (NaN after)."""
     attacked = preds.sample(EVALUATION_ROWS)
-    return pd.DataFrame({**accuracies(preds), **loss_attack(attacked), "mia_efficacy": mia_efficacy(attacked)})
+    efficacy = np.full(len(preds.forget), np.nan)
+    efficacy[:n_svc_models] = mia_efficacy(attacked.subset(slice(n_svc_models)))
+    return pd.DataFrame({**accuracies(preds), **loss_attack(attacked), "mia_efficacy": efficacy})
 
 
-def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, target=False):
+def first_model_copies(model, n):
+    """An ensemble of ``n`` copies of ``model``'s first model (the competition's protocol)."""
+    out = copy.deepcopy(model)
+    for tensor in [*out.parameters(), *out.buffers()]:
+        if tensor.dim():
+            tensor.data = tensor.data[:1].repeat(n, *[1] * (tensor.dim() - 1))
+    out.n_models = n
+    return out
+
+
+def train_references(params, dataset, device, number=0):
+    """Train one replicate's original and retrained ensembles and score them; replicate 0 keeps the run's
+    historical random streams, replicate r > 0 draws its own."""
+    n_models, n_retrain = ensemble_sizes(params)
+    splits, streams = dataset.splits, (number,) if number else ()
+    architecture = {**params, "n_classes": dataset.n_classes}  # a class forget request can leave the retain rows one short
+    one_original = params["challenge_protocol"] == "one_original"
+    original, original_losses, original_seconds = fit_ensemble(
+        architecture, splits.X_train, splits.y_train, 1 if one_original else n_models,
+        runtime.generator(device, params["train_seed"], "original", *streams))
+    if one_original:
+        original = first_model_copies(original, n_models)
+    retrain, retrain_losses, retrain_seconds = fit_ensemble(
+        architecture, splits.X_retain, splits.y_retain, n_retrain,
+        runtime.generator(device, params["train_seed"], "retrain", *streams))
+    all_retrain = predict(retrain, splits, dataset.ids)
+    reference = Reference(original, predict(original, splits, dataset.ids), all_retrain.subset(slice(n_models)),
+                          params["n_seeds"], params["challenge_models"])
+    scored = [
+        evaluate("original", "-", np.nan, reference.original_preds, reference, model=original, replicate=number),
+        evaluate("retrain", "-", np.nan, reference.retrain_preds, reference, seconds_per_model=retrain_seconds / n_retrain,
+                 target=True, replicate=number),
+    ]
+    if params["challenge_models"]:
+        scored.append(evaluate("retrain_2", "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
+                               replicate=number))
+    return Replicate(number, dataset, reference, scored, {"original": original_losses, "retrain": retrain_losses},
+                     {"original": original_seconds, "retrain": retrain_seconds})
+
+
+def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, target=False, replicate=0):
     """Score one configuration from its Predictions on all models; returns a :class:`Scored`.
 
     ``target=True`` marks the retrained models themselves: their gaps are 0 by definition, with no interval,
-    and they get no challenge score.
+    and they get no challenge score or per-example attack.
     """
-    k = reference.n_seeds
     n, challenge_draws = reference.challenge_models, np.empty(0)
+    sampled = preds.sample(EVALUATION_ROWS)
     with ThreadPoolExecutor(1) as pool:  # the challenge score runs beside the attacks: both mostly release the GIL
         pending = pool.submit(challenge_score, preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)),
                               EVALUATION_ROWS) if n and not target else None
-        rows = per_model_metrics(preds.subset(slice(k)))
+        rows = per_model_metrics(preds, reference.n_seeds)
         challenge = pending.result() if pending else None
+    k = len(rows)
     rows.insert(0, "model", np.arange(k))  # index of the model in its ensemble
+    rows.insert(0, "replicate", replicate)
     rows.insert(0, "value", value)
     rows.insert(0, "setting", setting)
     rows.insert(0, "method", method)
-    rows["param_dist"] = param_distance(model, reference.original)[:k] if model is not None else np.nan
+    rows["param_dist"] = param_distance(model, reference.original) if model is not None else np.nan
     # The seed's quality score: forget-accuracy drop minus retain-accuracy drop, against the same original model.
     rows["seed_quality"] = (reference.original_acc["forget_acc"] - rows["forget_acc"]) - (
         reference.original_acc["retain_acc"] - rows["retain_acc"])
@@ -94,41 +165,75 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
     bounds = {}
     if not target:
-        draws = intervals.gap_draws(rows[list(GAP_OF.values())], reference.retrain_models[list(GAP_OF.values())])
-        bounds = {gap: intervals.folded_interval(draws[col]) for gap, col in GAP_OF.items()}
+        bounds = {gap: intervals.folded(*intervals.welch_interval(rows[col], reference.retrain_models[col]))
+                  for gap, col in GAP_OF.items()}
         # Avg. Gap: the mean of its four gaps' bounds, a conservative interval for their mean
         bounds["avg_gap"] = tuple(np.mean([b[end] for b in bounds.values()]) for end in (0, 1))
 
     rows["forget_score"] = rows["challenge_score"] = np.nan
+    rows[ATTACK] = np.nan
+    row_attack = None
     if challenge is not None:
         rows["forget_score"], rows["challenge_score"] = challenge.forget_score, challenge.score
         forget_draws, challenge_draws = intervals.challenge_draws(challenge)
         bounds["forget_score"] = intervals.interval(forget_draws)
         bounds["challenge_score"] = intervals.interval(challenge_draws)
+        retrained = reference.retrain_preds.sample(EVALUATION_ROWS)
+        row_attack = per_example_attack(logit_scaled_confidence(sampled.forget[:n], sampled.y_forget),
+                                        logit_scaled_confidence(retrained.forget[:n], retrained.y_forget))
+        figures, draws = intervals.attack_draws(row_attack)
+        for col in ATTACK:
+            rows[col] = figures[col]
+            bounds[col] = intervals.interval(draws[col])
     rows["seconds_per_model"] = seconds_per_model
     for col in WITH_INTERVAL:
         rows[f"{col}_lo"], rows[f"{col}_hi"] = bounds.get(col, (np.nan, np.nan))
-    return Scored(rows, example_rows(method, setting, preds.sample(EVALUATION_ROWS), challenge), challenge_draws)
+    examples = example_rows(method, setting, sampled, challenge, row_attack)
+    examples.insert(2, "replicate", replicate)
+    return Scored(rows, examples, challenge_draws)
 
 
-def sweep(name, params, reference, splits, generator, row_ids=None):
-    """Apply one method at each of its settings to every original model and score each result.
+def _unlearn(name, value, generator, reference, splits, params):
+    """(the unlearned ensemble, seconds per model), warning about models whose weights diverged."""
+    method = METHODS[name]
+    start = time.perf_counter()
+    model = method.apply(reference.original, value, generator, splits, params)
+    if splits.X_forget.is_cuda:
+        torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
+    seconds = (time.perf_counter() - start) / model.n_models
+    if (bad := diverged(model).sum()):
+        print(f"{method.label} ({value}): {bad} of {model.n_models} models diverged (non-finite weights); "
+              "they predict nothing, and count as wrong wherever class 0 is not the label")
+    return model, seconds
+
+
+def sweep(name, params, replicate, device):
+    """Apply one method at each of its settings to every original model of ``replicate`` and score each result.
 
     Returns one :class:`Scored` per setting, each with the method's seconds per model.
     """
-    method = METHODS[name]
+    method, reference, dataset = METHODS[name], replicate.reference, replicate.dataset
+    generator = runtime.generator(device, params["noise_seed"], "noise", name)
     scored = []
     for label, value in method.settings(params).items():
-        start = time.perf_counter()
-        model = method.apply(reference.original, value, generator, splits, params)
-        if splits.X_forget.is_cuda:
-            torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
-        seconds = (time.perf_counter() - start) / model.n_models
-        if (bad := diverged(model).sum()):
-            print(f"{method.label} ({label}): {bad} of {model.n_models} models diverged (non-finite weights); "
-                  "they predict nothing, and count as wrong wherever class 0 is not the label")
-        scored.append(evaluate(name, label, method.numeric(value), predict(model, splits, row_ids), reference,
-                               model=model, seconds_per_model=seconds))
+        model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
+        scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
+                               model=model, seconds_per_model=seconds, replicate=replicate.number))
+    return scored
+
+
+def fresh(params, replicate, configurations, device):
+    """Score ``configurations`` [(method, setting label)] on a report replicate, each with its own random stream:
+    the replicate's references first, then each configuration."""
+    reference, dataset = replicate.reference, replicate.dataset
+    scored = list(replicate.references)
+    for name, label in configurations:
+        method = METHODS[name]
+        value = method.settings(params)[label]
+        generator = runtime.generator(device, params["noise_seed"], "noise", name, label, replicate.number)
+        model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
+        scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
+                               model=model, seconds_per_model=seconds, replicate=replicate.number))
     return scored
 
 

@@ -14,8 +14,9 @@ from nbutils.metrics import true_class_log_probs
 SPLITS = ("retain", "forget", "test")
 
 
-def example_rows(method, setting, preds, challenge=None):
-    """The table for one configuration's Predictions; ``challenge`` adds each forget row's epsilon and points."""
+def example_rows(method, setting, preds, challenge=None, attack=None):
+    """The table for one configuration's Predictions; ``challenge`` adds each forget row's epsilon and points,
+    ``attack`` (one value per forget row) the per-example attack's accuracy."""
     frames, n_svc = [], svc_retain_rows(preds)
     for split in SPLITS:
         logits, y, ids = getattr(preds, split), getattr(preds, f"y_{split}"), preds.row_ids[split]
@@ -35,6 +36,7 @@ def example_rows(method, setting, preds, challenge=None):
         forget_values = split == "forget" and challenge is not None
         frame["epsilon"] = np.tile(challenge.epsilons, k) if forget_values else np.nan
         frame["points"] = np.tile(challenge.points, k) if forget_values else np.nan
+        frame["attack_acc"] = np.tile(attack, k) if split == "forget" and attack is not None else np.nan
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "setting", setting)

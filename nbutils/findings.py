@@ -1,37 +1,44 @@
 """The report's written results: the verdict that opens it and the findings of section 10.
 
-Every figure in them is read from this run's results table, operating points and bootstrap draws. Links point
-at the headings' anchors as nbconvert and JupyterLab write them (spaces become hyphens).
+Operating points and the recommended method are chosen on the tuning replicate; every figure these sentences
+state about them comes from the report replicates (fresh models), with the tuning figure beside it where the
+reader should see the optimism of selection. Where several intervals are read together they are
+simultaneous (Bonferroni), and the text says so. Links point at the headings' anchors as nbconvert and
+JupyterLab write them (spaces become hyphens).
 """
-
-from dataclasses import dataclass
 
 import pandas as pd
 
 from nbutils import intervals
 from nbutils.evaluation import ensemble_sizes
 from nbutils.methods import METHODS
-from nbutils.tables import aggregate, label
+from nbutils.tables import aggregate, label, operating_points
 
 SECTIONS = {"summary": "#7.-Summary", "quality": "#Forgetting-quality", "findings": "#10.-Findings",
             "comparison": "#6.-Comparison", "methods": "#5.-Unlearning-methods"}
 CHEAP = 0.10  # the verdict's budget: a share of retraining's cost per model
 BUDGET = f"{100 * CHEAP:.0f} %"
 MEANINGFUL_EPSILON = 10  # a certified setting above it is reported as carrying no meaningful guarantee
+ORIGINAL, RETRAIN, CEILING = ("original", "-"), ("retrain", "-"), ("retrain_2", "-")
 
 
-@dataclass(frozen=True)
-class StepComparison:
-    """Noise then repair against fine-tuning alone at one step count: challenge-score difference and its interval."""
+def comparisons(scored):
+    """:class:`~nbutils.intervals.Comparisons` of the challenge score between the configurations in ``scored``
+    (a list of :class:`~nbutils.evaluation.Scored`, one or more replicates)."""
+    values, draws = {}, {}
+    for s in scored:
+        if len(s.challenge_draws):
+            values.setdefault(s.config, []).append(s.rows["challenge_score"].iloc[0])
+            draws.setdefault(s.config, []).append(s.challenge_draws)
+    return intervals.Comparisons(values, draws)
 
-    setting: str
-    difference: float
-    low: float
-    high: float
 
-    @property
-    def verdict(self):
-        return "better" if self.low > 0 else "worse" if self.high < 0 else "indistinguishable"
+def controls(points, params):
+    """The extra configuration the report replicates run so that "does noise help?" is asked at equal cost:
+    fine-tuning alone at the step count of noise then repair's operating point."""
+    if {"repair", "finetune"} <= set(points) and points["repair"] != points["finetune"]:
+        return [("finetune", points["repair"])]
+    return []
 
 
 def _means(results):
@@ -49,170 +56,13 @@ def _with_interval(mean, config, col, digits):
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def _difference(compare, a, b, level):
+    difference, low, high, apart = compare(a, b, level)
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]", apart
+
+
 def _link(text, section):
     return f"[{text}]({SECTIONS[section]})"
-
-
-def _step_comparisons(mean, draws):
-    """Noise then repair against fine-tuning alone at every step count above 0 that both ran."""
-    steps = [s for s in mean.loc["repair"].index if s in mean.loc["finetune"].index and s != "steps=0"]
-    out = []
-    for setting in steps:
-        low, high, _ = intervals.difference_interval(draws[("repair", setting)], draws[("finetune", setting)])
-        difference = mean.loc[("repair", setting), "challenge_score"] - mean.loc[("finetune", setting), "challenge_score"]
-        out.append(StepComparison(setting, difference, low, high))
-    return out
-
-
-def _challenge_finding(mean, methods, draws, n):
-    """The best challenge score, its cost, and whether the run can tell it from the original's and the ceiling."""
-    original, ceiling = ("original", "-"), ("retrain_2", "-")
-    best = methods["challenge_score"].idxmax()
-    b, top = mean.loc[best, "challenge_score"], mean.loc[ceiling, "challenge_score"]
-    cost, retrain_cost = 1000 * mean.loc[best, "seconds_per_model"], 1000 * mean.loc[("retrain", "-"), "seconds_per_model"]
-    share = f", {b / top:.0%} of the ceiling" if top > 0 else ""
-    share += f", at {cost:.2f} ms per model ({cost / retrain_cost:.1%} of retraining's {retrain_cost:.0f} ms)"
-    text = (f"- **Challenge score** (N = {n}; 95 % bootstrap intervals over forget rows and the accuracy ratios' "
-            f"models, for these N models). A second retrained "
-            f"ensemble reaches {_with_interval(mean, ceiling, 'challenge_score', 3)}, the ceiling a perfect method would "
-            f"reach; the original models score {_with_interval(mean, original, 'challenge_score', 3)}; the best method "
-            f"setting is {_name(best)} at {_with_interval(mean, best, 'challenge_score', 3)}{share}.")
-    for other, who in [(original, "the untouched original"), (ceiling, "the ceiling")]:
-        low, high, apart = intervals.difference_interval(draws[best], draws[other])
-        verdict = "distinguishable" if apart else "not distinguishable"
-        text += (f" Its difference from {who} is {b - mean.loc[other, 'challenge_score']:+.3f} [{low:+.3f}, {high:+.3f}] "
-                 f"(paired over forget rows and models): {verdict} at 95 % for these models.")
-    return text
-
-
-def _noise_against_finetuning(mean, draws, params):
-    """Noise then repair against the same repair with no noise, at each step count both ran."""
-    steps = [s for s in mean.loc["repair"].index if s in mean.loc["finetune"].index and s != "steps=0"]
-    if not steps:
-        return "- **Does noise help?** No step count above 0 ran for both noise then repair and fine-tuning alone."
-    base = f"{label(params['repair_base'])} at {params['repair_base_value']:g}"
-    compared = {c.setting: c for c in _step_comparisons(mean, draws)} if params["challenge_models"] else {}
-    parts = []
-    for setting in steps:
-        r, f = mean.loc[("repair", setting)], mean.loc[("finetune", setting)]
-        part = (f"{setting}: Avg. Gap {r.avg_gap:.2f} against {f.avg_gap:.2f}, "
-                f"{1000 * r.seconds_per_model:.2f} against {1000 * f.seconds_per_model:.2f} ms per model")
-        if setting in compared:
-            c = compared[setting]
-            part += (f", challenge score {r.challenge_score:.3f} against {f.challenge_score:.3f}, difference "
-                     f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]")
-        parts.append(part)
-    text = (f"- **Does noise help?** Noise then repair ({base}) against fine-tuning alone at equal steps: "
-            + "; ".join(parts) + ".")
-    if compared:
-        text += " With 95 % paired intervals, " + _tally(list(compared.values())) + "."
-    return text
-
-
-def _tally(comparisons):
-    """'noise improves the challenge score at 1 of 4 step counts (steps=50), worsens it at 0, ...'."""
-    def which(kind):
-        hits = [c.setting for c in comparisons if c.verdict == kind]
-        return f"{len(hits)}" + (f" ({', '.join(hits)})" if hits else "")
-
-    return (f"noise improves the challenge score at {which('better')} of {len(comparisons)} step counts, "
-            f"worsens it at {which('worse')}, and is indistinguishable from fine-tuning alone at the other "
-            f"{sum(c.verdict == 'indistinguishable' for c in comparisons)}")
-
-
-def findings(results, chosen, params, draws):
-    """Section 10 as markdown: every figure in it is read from this run's results and operating points.
-
-    ``draws``: {(method, setting): bootstrap draws of its challenge score}, paired across configurations.
-    """
-    stats = aggregate(results)
-    mean = stats.xs("mean", axis=1, level=1)
-    std = stats.xs("std", axis=1, level=1)
-    original = ("original", "-")
-    o, r = mean.loc[original], mean.loc[("retrain", "-")]
-    n = params["n_seeds"]
-    spread = f" ± {std.loc[('retrain', '-'), 'forget_acc']:.1f}" if n > 1 else ""
-    out = [
-        f"- **The target.** Over {n} model{'s' if n > 1 else ''}, retrained models score {r.forget_acc:.1f}{spread} % on the forget rows "
-        f"and {r.test_acc:.1f} % on test; the original models {o.forget_acc:.1f} % and {o.test_acc:.1f} %. "
-        f"Forgetting by accuracy alone is a shift of {o.forget_acc - r.forget_acc:+.1f} points in forget accuracy."
-    ]
-    methods = mean[mean.index.get_level_values("method").isin(METHODS)]
-    if methods.empty:
-        return "\n".join(out + ["- No unlearning method ran (`methods` is empty)."])
-    closest = (methods["forget_acc"] - r.forget_acc).abs().idxmin()
-    c = methods.loc[closest]
-    out.append(
-        f"- **Closest to the retrained forget accuracy:** {_name(closest)}, {c.forget_acc:.1f} % "
-        f"(gap {abs(c.forget_acc - r.forget_acc):.1f} points), at a test accuracy of {c.test_acc:.1f} % "
-        f"(retrain {r.test_acc:.1f} %, original {o.test_acc:.1f} %).")
-    better = methods[methods["avg_gap"] < o.avg_gap]
-    lowest = methods["avg_gap"].idxmin()
-    out.append(
-        f"- **Avg. Gap to retrain.** Leaving the original model untouched scores {_with_interval(mean, original, 'avg_gap', 2)}. "
-        f"{len(better)} of {len(methods)} method settings do better; the lowest is {_name(lowest)} at "
-        f"{_with_interval(mean, lowest, 'avg_gap', 2)} (95 % bootstrap intervals over models).")
-    if params["challenge_models"]:
-        out.append(_challenge_finding(mean, methods, draws, params["challenge_models"]))
-    if {"repair", "finetune"} <= set(methods.index.get_level_values("method")):
-        out.append(_noise_against_finetuning(mean, draws, params))
-    out.append(
-        f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
-        f"method settings range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
-    ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
-    slowest, ensemble = ms.idxmax(), ensemble_sizes(params)[1]
-    out.append(
-        f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model and setting, against "
-        f"{retrain_ms:.0f} ms to retrain a model (trained as one ensemble of {ensemble}). "
-        f"The slowest setting, {_name(slowest)}, costs {ms.max() / retrain_ms:.1%} of retraining; "
-        f"{int((ms > CHEAP * retrain_ms).sum())} of {len(ms)} settings cost more than {BUDGET}.")
-    out.append("- **Operating points** (best challenge score, ties by Avg. Gap):")
-    points = chosen.loc[chosen["method"].isin(METHODS), ["method", "setting"]].drop_duplicates()
-    for method, setting in points.itertuples(index=False):
-        m = mean.loc[(method, setting)]
-        out.append(f"    - {label(method)} ({setting}): forget {m.forget_acc:.1f} %, test {m.test_acc:.1f} %, "
-                   f"Avg. Gap {m.avg_gap:.2f}, challenge score {m.challenge_score:.3f}.")
-    return "\n".join(out)
-
-
-def verdict(results, params, draws):
-    """The report's opening answer as markdown: which method to use at most :data:`CHEAP` of retraining's cost,
-    how close it gets to the ceiling, whether noise helps, and the caveat that matters most; each point links
-    to the section that supports it."""
-    mean = _means(results)
-    methods = mean[mean.index.get_level_values("method").isin(METHODS)]
-    if methods.empty:
-        return f"No unlearning method ran (`methods` is empty), so there is nothing to recommend ({_link('section 5', 'methods')})."
-    challenge = bool(params["challenge_models"])
-    retrain_ms = 1000 * mean.loc[("retrain", "-"), "seconds_per_model"]
-    cheap = methods[1000 * methods["seconds_per_model"] <= CHEAP * retrain_ms]
-    if cheap.empty:
-        cheapest = (1000 * methods["seconds_per_model"]).idxmin()
-        return (f"- **No setting costs at most {BUDGET} of retraining** ({retrain_ms:.0f} ms per model); the cheapest, "
-                f"{_name(cheapest)}, costs {1000 * methods.loc[cheapest, 'seconds_per_model'] / retrain_ms:.1%} "
-                f"({_link('summary', 'summary')}).")
-    best = cheap["challenge_score"].idxmax() if challenge else cheap["avg_gap"].idxmin()
-    cost = 1000 * mean.loc[best, "seconds_per_model"]
-    rule = "the best challenge score" if challenge else "the lowest Avg. Gap to retrain"
-    out = [f"- **Use {_name(best)}** when unlearning may cost at most {BUDGET} of retraining: of the {len(cheap)} "
-           f"method settings within that budget it has {rule}, at {cost:.2f} ms per model ({cost / retrain_ms:.1%} of "
-           f"retraining's {retrain_ms:.0f} ms){_guarantee(results, best)} ({_link('every setting', 'quality')})."]
-    if challenge:
-        top = mean.loc[("retrain_2", "-"), "challenge_score"]
-        low, high, apart = intervals.difference_interval(draws[best], draws[("original", "-")])
-        share = f"{mean.loc[best, 'challenge_score'] / top:.0%} of the ceiling" if top > 0 else "no share of a zero ceiling"
-        out.append(f"- **How close:** challenge score {_with_interval(mean, best, 'challenge_score', 3)} (95 % bootstrap "
-                   f"interval), {share} that a second retrained ensemble reaches "
-                   f"({_with_interval(mean, ('retrain_2', '-'), 'challenge_score', 3)}); leaving the model untouched "
-                   f"scores {mean.loc[('original', '-'), 'challenge_score']:.3f} ({_link('forgetting quality', 'quality')}).")
-    else:
-        apart = mean.loc[best, "avg_gap_hi"] < mean.loc[("original", "-"), "avg_gap_lo"]
-        out.append(f"- **How close:** Avg. Gap to retrain {_with_interval(mean, best, 'avg_gap', 2)} against "
-                   f"{_with_interval(mean, ('original', '-'), 'avg_gap', 2)} for the untouched original; no challenge "
-                   f"score was computed (`challenge_models: 0`) ({_link('forgetting quality', 'quality')}).")
-    out.append(_noise_verdict(mean, draws, params))
-    out.append(_caveat(best, apart, challenge, len(methods), params))
-    return "\n".join(out)
 
 
 def _guarantee(results, config):
@@ -225,27 +75,190 @@ def _guarantee(results, config):
     return f"; it is certified at ε = {epsilon:g} for the projected models"
 
 
-def _noise_verdict(mean, draws, params):
-    ran = set(mean.index.get_level_values("method"))
-    if not {"repair", "finetune"} <= ran:
-        return ("- **Does noise help?** Not tested: noise then repair and fine-tuning alone did not both run "
-                f"({_link('findings', 'findings')}).")
+def recommended(tuning, params):
+    """The method for a budget of :data:`CHEAP` of retraining's cost, chosen on the tuning replicate among the
+    operating points: best challenge score (or, without it, lowest Avg. Gap). None if nothing is that cheap."""
+    mean = _means(tuning)
+    points = operating_points(tuning)
+    configs = [(m, s) for m, s in points.items()]
+    if not configs:
+        return None
+    cost = mean.loc[configs, "seconds_per_model"]
+    cheap = mean.loc[cost[cost <= CHEAP * mean.loc[RETRAIN, "seconds_per_model"]].index]
+    if cheap.empty:
+        return None
+    return cheap["challenge_score"].idxmax() if params["challenge_models"] else cheap["avg_gap"].idxmin()
+
+
+def _noise_on_fresh(mean, compare, params):
+    """Noise then repair at its operating point against fine-tuning alone at the same steps, on fresh models."""
+    repair = [c for c in mean.index if c[0] == "repair"]
+    if not repair or ("finetune", repair[0][1]) not in mean.index:
+        return None
+    r, f = repair[0], ("finetune", repair[0][1])
+    base = f"{label(params['repair_base'])} at {params['repair_base_value']:g}"
+    text = (f"noise then repair ({base}, {r[1]}, its operating point) against fine-tuning alone at the same steps: "
+            f"Avg. Gap {mean.loc[r, 'avg_gap']:.2f} against {mean.loc[f, 'avg_gap']:.2f}, "
+            f"{1000 * mean.loc[r, 'seconds_per_model']:.2f} against {1000 * mean.loc[f, 'seconds_per_model']:.2f} ms per model")
     if not params["challenge_models"]:
-        return ("- **Does noise help?** Not tested without the challenge score; section 10 compares Avg. Gaps "
-                f"({_link('findings', 'findings')}).")
-    comparisons = _step_comparisons(mean, draws)
-    if not comparisons:
-        return f"- **Does noise help?** No step count above 0 ran for both ({_link('findings', 'findings')})."
-    return (f"- **Does noise help?** Adding noise before the same fine-tuning steps: {_tally(comparisons)} "
-            f"(each a 95 % paired interval; {_link('findings', 'findings')}).")
+        return text + "; no challenge score to compare", None
+    difference, apart = _difference(compare, r, f, intervals.LEVEL)
+    verdict = "noise helps" if apart and mean.loc[r, "challenge_score"] > mean.loc[f, "challenge_score"] else (
+        "noise hurts" if apart else "no difference can be told")
+    return (text + f", challenge score {mean.loc[r, 'challenge_score']:.3f} against {mean.loc[f, 'challenge_score']:.3f}, "
+            f"difference {difference} ({compare.how()}): {verdict}"), verdict
 
 
-def _caveat(best, apart, challenge, n_settings, params):
+def _noise_on_tuning(tuning, compare, params):
+    """Noise then repair against fine-tuning alone at every step count of the tuning sweep, read together."""
+    mean = _means(tuning)
+    if not params["challenge_models"] or not {"repair", "finetune"} <= set(tuning["method"]):
+        return None
+    steps = [s for s in mean.loc["repair"].index if s in mean.loc["finetune"].index and s != "steps=0"]
+    if not steps:
+        return None
+    level = intervals.simultaneous(len(steps))
+    parts, counts = [], {"better": [], "worse": []}
+    for setting in steps:
+        r, f = ("repair", setting), ("finetune", setting)
+        difference, apart = _difference(compare, r, f, level)
+        parts.append(f"{setting}: {difference}")
+        if apart:
+            counts["better" if mean.loc[r, "challenge_score"] > mean.loc[f, "challenge_score"] else "worse"].append(setting)
+    return (f"On the tuning replicate, at each of the {len(steps)} step counts of the sweep (simultaneous "
+            f"{100 * level:.4g} % intervals, Bonferroni over {len(steps)}): " + "; ".join(parts)
+            + f". Noise is better at {len(counts['better'])}, worse at {len(counts['worse'])}, and cannot be told "
+            f"apart at {len(steps) - len(counts['better']) - len(counts['worse'])}.")
+
+
+def findings(report, tuning, params, compare, tuning_compare):
+    """Section 10 as markdown, from the report replicates (``report``, ``compare``) and the tuning replicate
+    (``tuning``, ``tuning_compare``): every figure in it is read from this run."""
+    stats = aggregate(report)
+    mean, std = stats.xs("mean", axis=1, level=1), stats.xs("std", axis=1, level=1)
+    tuned = _means(tuning)
+    o, r = mean.loc[ORIGINAL], mean.loc[RETRAIN]
+    replicates = report["replicate"].nunique()
+    n = int(report.loc[report["method"] == "retrain", "model"].nunique())
+    out = [
+        f"- **Fresh models.** Operating points were chosen on the tuning replicate (sections 5, 6 and 9); every figure "
+        f"below comes from {replicates} report replicate{'s' if replicates > 1 else ''}, each with its own original, "
+        f"retrained and ceiling ensembles, method draws"
+        + (" and forget set" if params["forget"] == "random" else "") + ".",
+        f"- **The target.** Over {n} models per replicate, retrained models score {r.forget_acc:.1f} ± "
+        f"{std.loc[RETRAIN, 'forget_acc']:.1f} % on the forget rows and {r.test_acc:.1f} % on test; the original "
+        f"models {o.forget_acc:.1f} % and {o.test_acc:.1f} %. Forgetting by accuracy alone is a shift of "
+        f"{o.forget_acc - r.forget_acc:+.1f} points in forget accuracy.",
+    ]
+    methods = mean[mean.index.get_level_values("method").isin(METHODS)]
+    if methods.empty:
+        return "\n".join(out + ["- No unlearning method ran (`methods` is empty)."])
+    lowest = methods["avg_gap"].idxmin()
+    out.append(
+        f"- **Avg. Gap to retrain** (95 % Welch intervals over models, folded). Leaving the original model untouched "
+        f"scores {_with_interval(mean, ORIGINAL, 'avg_gap', 2)}; {int((methods['avg_gap'] < o.avg_gap).sum())} of "
+        f"{len(methods)} configurations do better; the lowest is {_name(lowest)} at "
+        f"{_with_interval(mean, lowest, 'avg_gap', 2)}.")
+    if params["challenge_models"]:
+        out.append(_ranking(mean, tuned, report, compare))
+        if (noise := _noise_on_fresh(mean, compare, params)):
+            out.append(f"- **Does noise help?** On fresh models, {noise[0]}.")
+        if (sweep_text := _noise_on_tuning(tuning, tuning_compare, params)):
+            out.append(f"    - {sweep_text}")
+        out.append(
+            f"- **Per-example attack** (for each forget row, a Gaussian likelihood-ratio test tells each held-out model "
+            f"from the other {2 * params['challenge_models'] - 1}; 0.5 is chance). The original models: "
+            f"{_with_interval(mean, ORIGINAL, 'attack_acc', 3)} on average and "
+            f"{mean.loc[ORIGINAL, 'attack_worst']:.3f} on the worst tenth of rows; the ceiling "
+            f"{_with_interval(mean, CEILING, 'attack_acc', 3)}; the configurations from {methods['attack_acc'].min():.3f} "
+            f"({_name(methods['attack_acc'].idxmin())}) to {methods['attack_acc'].max():.3f}.")
+    out.append(
+        f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
+        f"the configurations range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
+    ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
+    out.append(
+        f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model, against {retrain_ms:.0f} ms to "
+        f"retrain a model (trained as one ensemble of {ensemble_sizes(params)[1]}); "
+        f"{int((ms > CHEAP * retrain_ms).sum())} of {len(ms)} configurations cost more than {BUDGET}.")
+    return "\n".join(out)
+
+
+def _ranking(mean, tuned, report, compare):
+    """Every configuration by its challenge score on fresh models, with its tuning score and cost; the best
+    against the original and the ceiling, read together."""
+    methods = mean[mean.index.get_level_values("method").isin(METHODS)].sort_values("challenge_score", ascending=False)
+    top, retrain_ms = mean.loc[CEILING, "challenge_score"], 1000 * mean.loc[RETRAIN, "seconds_per_model"]
+    lines = [f"- **Challenge score on fresh models** (ceiling: a second retrained ensemble, "
+             f"{_with_interval(mean, CEILING, 'challenge_score', 3)}; the original "
+             f"{_with_interval(mean, ORIGINAL, 'challenge_score', 3)}). Each configuration, best first, with its "
+             "score when it was tuned:"]
+    for config, m in methods.iterrows():
+        share = f", {m.challenge_score / top:.0%} of the ceiling" if top > 0 else ""
+        lines.append(f"    - {_name(config)}: {_with_interval(mean, config, 'challenge_score', 3)}{share} "
+                     f"(tuned: {tuned.loc[config, 'challenge_score']:.3f}), {1000 * m.seconds_per_model:.2f} ms per "
+                     f"model, {1000 * m.seconds_per_model / retrain_ms:.1%} of retraining{_guarantee(report, config)}.")
+    best, level = methods.index[0], intervals.simultaneous(2)
+    against = []
+    for other, who in [(ORIGINAL, "the original"), (CEILING, "the ceiling")]:
+        difference, apart = _difference(compare, best, other, level)
+        against.append(f"from {who} by {difference}, {'distinguishable' if apart else 'not distinguishable'}")
+    lines.append(f"    - The best, {_name(best)}, differs {'; and '.join(against)} ({compare.how(level)}, Bonferroni "
+                 "over the two). Picking the best on these same scores is itself a selection; the verdict picks "
+                 "on the tuning replicate.")
+    return "\n".join(lines)
+
+
+def verdict(report, tuning, params, compare):
+    """The report's opening answer as markdown: which method to use at most :data:`CHEAP` of retraining's cost
+    (chosen on the tuning replicate), how close it gets to the ceiling on fresh models, whether noise helps, and
+    the caveat that matters most; each point links to the section that supports it."""
+    mean, tuned = _means(report), _means(tuning)
+    if not set(tuning["method"]) & set(METHODS):
+        return f"No unlearning method ran (`methods` is empty), so there is nothing to recommend ({_link('section 5', 'methods')})."
+    best = recommended(tuning, params)
+    retrain_ms = 1000 * tuned.loc[RETRAIN, "seconds_per_model"]
+    if best is None:
+        return (f"- **No operating point costs at most {BUDGET} of retraining** ({retrain_ms:.0f} ms per model) "
+                f"({_link('summary', 'summary')}).")
+    challenge = bool(params["challenge_models"])
+    cost = 1000 * mean.loc[best, "seconds_per_model"]
+    rule = "the best challenge score" if challenge else "the lowest Avg. Gap to retrain"
+    out = [f"- **Use {_name(best)}** when unlearning may cost at most {BUDGET} of retraining: among the operating "
+           f"points within that budget it had {rule} on the tuning replicate; on fresh models it costs {cost:.2f} ms "
+           f"per model ({cost / (1000 * mean.loc[RETRAIN, 'seconds_per_model']):.1%} of retraining)"
+           f"{_guarantee(report, best)} ({_link('summary', 'summary')})."]
+    if challenge:
+        top = mean.loc[CEILING, "challenge_score"]
+        share = f"{mean.loc[best, 'challenge_score'] / top:.0%} of the ceiling" if top > 0 else "no share of a zero ceiling"
+        _, _, _, apart = compare(best, ORIGINAL)
+        out.append(f"- **How close:** on fresh models its challenge score is "
+                   f"{_with_interval(mean, best, 'challenge_score', 3)}, {share} that a second retrained ensemble "
+                   f"reaches ({_with_interval(mean, CEILING, 'challenge_score', 3)}); the untouched original scores "
+                   f"{mean.loc[ORIGINAL, 'challenge_score']:.3f}. When tuned it scored "
+                   f"{tuned.loc[best, 'challenge_score']:.3f} ({_link('summary', 'summary')}).")
+    else:
+        apart = mean.loc[best, "avg_gap_hi"] < mean.loc[ORIGINAL, "avg_gap_lo"]
+        out.append(f"- **How close:** Avg. Gap to retrain {_with_interval(mean, best, 'avg_gap', 2)} against "
+                   f"{_with_interval(mean, ORIGINAL, 'avg_gap', 2)} for the untouched original; no challenge "
+                   f"score was computed (`challenge_models: 0`) ({_link('summary', 'summary')}).")
+    noise = _noise_on_fresh(mean, compare, params)
+    out.append(f"- **Does noise help?** {noise[0][0].upper() + noise[0][1:]} ({_link('findings', 'findings')})." if noise
+               else f"- **Does noise help?** Not tested: noise then repair and fine-tuning alone did not both run "
+                    f"({_link('findings', 'findings')}).")
+    out.append(_caveat(best, apart, challenge, report, mean, tuned))
+    return "\n".join(out)
+
+
+def _caveat(best, apart, challenge, report, mean, tuned):
     if not apart:
         what = "challenge score" if challenge else "Avg. Gap"
-        return (f"- **Caveat:** at 95 %, {_name(best)}'s {what} cannot be told from leaving the model untouched "
+        return (f"- **Caveat:** at 95 %, {_name(best)}'s {what} on fresh models cannot be told from leaving the model "
+                f"untouched ({_link('findings', 'findings')}).")
+    if report["replicate"].nunique() == 1:
+        return ("- **Caveat:** one report replicate: its intervals cover the forget rows and these models' accuracies, "
+                "not a rerun with other models, forget set or method draws; raise `report_replicates` for that "
                 f"({_link('findings', 'findings')}).")
-    n = params["challenge_models"] or params["n_seeds"]
-    return (f"- **Caveat:** each operating point is the best of its method's sweep ({n_settings} settings in all), "
-            f"chosen on the same {n} models per side it is scored on, so its score is optimistic; no fresh models "
-            f"check it ({_link('comparison', 'comparison')}).")
+    col = "challenge_score" if challenge else "avg_gap"
+    return (f"- **Caveat:** selection is optimistic: the recommended setting's {col.replace('_', ' ')} was "
+            f"{tuned.loc[best, col]:.3f} when tuned and is {mean.loc[best, col]:.3f} on fresh models "
+            f"({_link('summary', 'summary')}).")

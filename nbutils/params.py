@@ -20,7 +20,7 @@ from nbutils import NOTEBOOK, datasets
 from nbutils.datasets import split_sizes
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
-               "langevin_sigmas", "dampening_lambdas"]
+               "langevin_sigmas", "dampening_lambdas", "cfw_sigmas"]
 # The parameters each method sweeps (its own settings): the registry's, spelled out here so that checking
 # them needs no PyTorch (a test keeps the two in step).
 SWEEP_PARAMETERS = {
@@ -28,7 +28,13 @@ SWEEP_PARAMETERS = {
     "layerwise": ["layerwise_strategies"], "gradient": ["gradient_multipliers"], "fisher": ["fisher_alphas"],
     "repair": ["finetune_steps"], "finetune": ["finetune_steps"], "certified": ["certified_epsilons"],
     "langevin": ["langevin_sigmas", "langevin_steps"], "dampening": ["dampening_alphas", "dampening_lambdas"],
+    "neggrad": ["neggrad_alphas", "neggrad_epochs"], "scrub": ["scrub_epochs", "scrub_lrs"],
+    "salun": ["salun_mask_fractions"], "cfk": ["cfk_layers"], "euk": ["euk_layers"], "l1sparse": ["l1_weights"],
+    "badteacher": ["badteacher_epochs", "badteacher_lrs"], "fcs": ["fcs_epochs"], "msg": ["msg_rates"],
+    "cfw": ["cfw_sigmas"],
 }
+REPAIRS = ["finetune", "neggrad", "scrub", "salun", "cfk", "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
+PROTOCOLS = ["independent", "one_original"]  # N originals unlearned once each, or the competition's one original N times
 REPAIR_BASES = ["gaussian", "laplacian", "adaptive", "gradient", "fisher"]  # methods with one number per setting
 
 
@@ -148,6 +154,14 @@ def _value_problems(p, methods):
          f"hidden_sizes: need at least one layer, each of width 1 or more, got {p['hidden_sizes']}")
     need(p["challenge_models"] == 0 or p["challenge_models"] >= 3,
          f"challenge_models: use 0 to skip the challenge score or at least 3 models, got {p['challenge_models']}")
+    need(p["report_replicates"] >= 1,
+         f"report_replicates: at least 1 replicate of fresh models is needed to report on, got {p['report_replicates']}")
+    need(p["challenge_protocol"] in PROTOCOLS,
+         f"challenge_protocol: unknown {p['challenge_protocol']!r}{_suggest(p['challenge_protocol'], PROTOCOLS)}; "
+         f"use one of {PROTOCOLS}")
+    need(p["challenge_protocol"] != "one_original" or p["challenge_models"] >= 2,
+         "challenge_protocol: one_original unlearns the first original model challenge_models times; set "
+         f"challenge_models to 3 or more, got {p['challenge_models']}")
 
     if synthetic and 0 < p["test_ratio"] < 1 and 0 < p["forget_ratio"] < 1 and p["n_samples"] >= 1:
         sizes = dict(zip(["retain", "forget", "test"], split_sizes(p["n_samples"], p["test_ratio"], p["forget_ratio"])))
@@ -208,6 +222,34 @@ def _method_problems(p, need):
          f"langevin_clip: must be finite and non-negative (0: no clipping), got {p['langevin_clip']}")
     bad = [a for a in p["dampening_alphas"] if not a >= 0]  # .inf is allowed: dampens nothing
     need(not bad, f"dampening_alphas: must be non-negative, got {bad}")
+    _baseline_problems(p, need)
+
+
+def _baseline_problems(p, need):
+    """``need`` each setting of the field's baselines and the competition's entries to be in range."""
+    need(p["repair_with"] in REPAIRS, f"repair_with: {p['repair_with']!r} is not a repair; choose from {REPAIRS}")
+    shares = {"neggrad_alphas": p["neggrad_alphas"], "salun_mask_fractions": p["salun_mask_fractions"],
+              "msg_rates": p["msg_rates"], "badteacher_retain_share": [p["badteacher_retain_share"]]}
+    for name, values in shares.items():
+        bad = [v for v in values if not 0 <= v <= 1]
+        need(not bad, f"{name}: must lie in [0, 1], got {bad}")
+    n_linear = len(p["hidden_sizes"]) + 1
+    for name in ["cfk_layers", "euk_layers"]:
+        bad = [k for k in p[name] if not 1 <= k <= n_linear]
+        need(not bad, f"{name}: k counts Linear layers from the output, 1 to {n_linear}; got {bad}")
+    for name in ["neggrad_epochs", "scrub_epochs", "badteacher_epochs", "fcs_epochs"]:
+        bad = [v for v in p[name] if v < 0]
+        need(not bad, f"{name}: epoch counts must be 0 or more, got {bad}")
+    for name in ["scrub_max_epochs", "salun_epochs", "last_layers_epochs", "l1_epochs", "msg_epochs", "cfw_epochs"]:
+        need(p[name] >= 0, f"{name}: must be 0 or more, got {p[name]}")
+    rates = {name: [p[name]] for name in ["neggrad_lr", "salun_lr", "last_layers_lr", "l1_lr", "msg_lr", "cfw_lr",
+                                           "scrub_alpha", "scrub_gamma"]}
+    rates.update(scrub_lrs=p["scrub_lrs"], badteacher_lrs=p["badteacher_lrs"], l1_weights=p["l1_weights"])
+    for name, values in rates.items():
+        bad = [v for v in values if not (math.isfinite(v) and v >= 0)]
+        need(not bad, f"{name}: must be finite and non-negative, got {bad}")
+    need(math.isfinite(p["scrub_temperature"]) and p["scrub_temperature"] > 0,
+         f"scrub_temperature: must be positive, got {p['scrub_temperature']}")
 
 
 def name_problems(name, what="run_name"):

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML
 
+from nbutils import intervals
 from nbutils.evaluation import INTERVAL_BOUNDS, WITH_INTERVAL
 from nbutils.methods import METHODS, certified
 
@@ -15,12 +16,13 @@ LABELS = {
     "mia_tpr@0.001": "TPR@0.1%FPR (%)", "mia_efficacy": "MIA efficacy (%)", "avg_gap": "Avg. Gap",
     "forget_score": "Forget score", "challenge_score": "Challenge score", "seed_quality": "Seed quality score",
     "gap_forget": "Gap forget", "gap_retain": "Gap retain", "gap_test": "Gap test", "gap_mia": "Gap MIA",
-    "ms_per_model": "ms per model", "speedup": "Speed-up vs retrain",
+    "ms_per_model": "ms per model", "speedup": "Speed-up vs retrain", "attack_acc": "Per-example attack acc",
+    "attack_worst": "Attack acc, worst 10 % of rows", "tuning_challenge_score": "Challenge score when tuned",
 }
 PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
              "mia_efficacy", "seed_quality"]
 PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score",
-               "seconds_per_model", "ms_per_model"]
+               "attack_acc", "attack_worst", "seconds_per_model", "ms_per_model", "tuning_challenge_score"]
 
 
 def label(method):
@@ -62,7 +64,8 @@ def display_table(rows, columns, digits=None):
     digits = digits or {}
     out = pd.DataFrame(index=stats.index)
     for col in columns:
-        d = digits.get(col, 4 if col in ("param_dist", "forget_score", "challenge_score", "mia_auc") else 2)
+        d = digits.get(col, 4 if col in ("param_dist", "forget_score", "challenge_score", "mia_auc") else
+                       3 if col in ("attack_acc", "attack_worst") else 2)
         if col in WITH_INTERVAL:
             spreads = list(zip(stats[(f"{col}_lo", "mean")], stats[(f"{col}_hi", "mean")]))
         elif col in PER_SETTING:
@@ -92,15 +95,35 @@ def summary_rows(results):
     return results[keep]
 
 
-def summary(chosen):
-    """The summary table of :func:`summary_rows`: reference rows, then each method at its operating point, with cost."""
-    rows = chosen.copy()
+def across_replicates(rows):
+    """``rows`` of several report replicates with each per-configuration figure replaced by its mean over the
+    replicates and its interval by Student's t interval across them (from one replicate: ``rows`` as they are)."""
+    if rows["replicate"].nunique() < 2:
+        return rows
+    out = rows.copy()
+    keys = ["method", "setting"]
+    per_replicate = rows.groupby([*keys, "replicate"], sort=False)[[*WITH_INTERVAL, "seconds_per_model"]].first()
+    for config, values in per_replicate.groupby(level=keys, sort=False):
+        at = (out["method"] == config[0]) & (out["setting"] == config[1])
+        out.loc[at, "seconds_per_model"] = values["seconds_per_model"].mean()
+        for col in WITH_INTERVAL:
+            if values[col].notna().all():
+                out.loc[at, [col, f"{col}_lo", f"{col}_hi"]] = intervals.t_interval(values[col])
+    return out
+
+
+def summary(report, tuning):
+    """Section 7: each configuration of the report replicates (reference rows, then each method at its operating
+    point), with its cost, and beside its challenge score the score it had on the tuning replicate."""
+    rows = report.copy()
+    tuned = tuning.groupby(["method", "setting"], sort=False)["challenge_score"].first()
+    rows["tuning_challenge_score"] = [tuned.get((m, s), np.nan) for m, s in zip(rows["method"], rows["setting"])]
     retrain_seconds = rows.loc[rows["method"] == "retrain", "seconds_per_model"].iloc[0]
     rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
     rows["ms_per_model"] = 1000 * rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
-               "forget_score", "challenge_score", "seed_quality", "ms_per_model"]
-    table = display_table(rows, columns, digits={"ms_per_model": 3})
+               "forget_score", "challenge_score", "tuning_challenge_score", "attack_acc", "seed_quality", "ms_per_model"]
+    table = display_table(rows, columns, digits={"ms_per_model": 3, "tuning_challenge_score": 4})
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
     table[LABELS["speedup"]] = [("–" if not np.isfinite(v) or v == 1 else f"{v:,.0f}×" if v >= 10 else f"{v:.1f}×")
                                 for v in speedup]

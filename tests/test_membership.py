@@ -4,7 +4,7 @@ import torch
 
 from conftest import CPU, make_ensemble
 from nbutils import data, evaluation, runtime
-from nbutils.membership import loss_attack, mia_efficacy
+from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
 from nbutils.metrics import Predictions, predict
 from nbutils.train import train_ensemble
 
@@ -57,3 +57,31 @@ def test_retrain_against_itself_has_no_gap(memorised):
     original = evaluation.evaluate("original", "-", np.nan, seen, reference).rows
     assert (original["avg_gap"] > 5).all()
     assert (original["avg_gap_lo"] <= original["avg_gap"]).all() and (original["avg_gap"] <= original["avg_gap_hi"]).all()
+
+
+def brute_force_attack(unlearned, retrained):
+    """The per-example attack written as its definition: each of the 2N models held out in turn."""
+    models = np.r_[unlearned, retrained]
+    kinds = np.r_[np.ones(len(unlearned)), np.zeros(len(retrained))]
+    correct = np.zeros(models.shape[1])
+    for j in range(len(models)):
+        others = np.arange(len(models)) != j
+        fits = [models[others & (kinds == k)] for k in (1, 0)]
+        u_ll, r_ll = (-0.5 * (np.log(2 * np.pi * np.maximum(f.var(0, ddof=1), 1e-6))
+                              + (models[j] - f.mean(0)) ** 2 / np.maximum(f.var(0, ddof=1), 1e-6)) for f in fits)
+        called_unlearned = (u_ll > r_ll) + 0.5 * (u_ll == r_ll)
+        correct += called_unlearned if kinds[j] else 1 - called_unlearned
+    return correct / len(models)
+
+
+def test_the_per_example_attack_is_its_leave_one_out_definition():
+    rng = np.random.default_rng(0)
+    unlearned, retrained = rng.normal(0.5, 1.2, (8, 40)), rng.normal(0, 1, (8, 40))
+    np.testing.assert_allclose(per_example_attack(unlearned, retrained), brute_force_attack(unlearned, retrained))
+
+
+def test_the_per_example_attack_is_at_chance_on_one_distribution_and_high_on_two():
+    rng = np.random.default_rng(1)
+    same = per_example_attack(rng.normal(0, 1, (32, 500)), rng.normal(0, 1, (32, 500)))
+    apart = per_example_attack(rng.normal(3, 1, (32, 500)), rng.normal(0, 1, (32, 500)))
+    assert abs(same.mean() - 0.5) < 0.03 and apart.mean() > 0.9

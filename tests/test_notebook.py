@@ -16,8 +16,9 @@ from bs4 import BeautifulSoup
 from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, findings, params, runner
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, findings, intervals, params, runner, tables
 from nbutils.challenge import forget_score
+from nbutils.membership import per_example_attack
 from nbutils.methods import METHODS
 from nbutils.tables import label
 
@@ -56,8 +57,15 @@ def test_smoke_run_writes_every_section(smoke_run):
     smoke = params.validate(params.load(SMOKE))
     assert results.groupby("method")["setting"].nunique().to_dict() == {
         "original": 1, "retrain": 1, "retrain_2": 1, **{m: len(METHODS[m].settings(smoke)) for m in METHODS}}
-    assert len(results[results["method"] == "gaussian"]) == 2 * 2  # settings x n_seeds
-    for col in ["method", "setting", "model", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
+    n_models = 4  # max(n_seeds, challenge_models): every model is in the tables
+    tuning, fresh = results[results["replicate"] == 0], results[results["replicate"] == 1]
+    assert len(tuning[tuning["method"] == "gaussian"]) == 2 * n_models  # settings x models
+    assert set(results["replicate"]) == {0, 1}
+    operating = fresh[fresh["method"].isin(METHODS) & (fresh["method"] != "finetune")]
+    assert (operating.groupby("method")["setting"].nunique() == 1).all()  # only the operating points run again
+    assert len(operating) == n_models * (len(METHODS) - 1)
+    assert results.loc[results["model"] >= 2, "mia_efficacy"].isna().all()  # the SVC for the first n_seeds only
+    for col in ["method", "setting", "replicate", "model", "attack_acc", "attack_worst", "retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc",
                 "mia_efficacy", "avg_gap", "forget_score", "challenge_score", "seed_quality", "seconds_per_model"]:
         assert col in results, col
     methods = results[results["method"].isin(METHODS)]
@@ -127,35 +135,40 @@ def test_the_report_works_in_headless_chromium(smoke_run):
     assert opened_height > 2 * folded_height
 
 
-def test_the_verdict_picks_the_best_setting_within_a_tenth_of_retrainings_cost(smoke_run):
+def test_the_verdict_picks_on_the_tuning_replicate_within_a_tenth_of_retrainings_cost_and_reports_fresh(smoke_run):
     results = pd.read_csv(smoke_run / "results.csv")
     results.loc[results["method"] == "retrain", "seconds_per_model"] = 1.0
-    costs = dict(zip(METHODS, np.linspace(0.01, 0.3, len(METHODS))))  # the last few cost more than 10 %
-    configs = results[["method", "setting"]].drop_duplicates().itertuples(index=False)
-    for method, cost in costs.items():
+    for method, cost in zip(METHODS, np.linspace(0.01, 0.3, len(METHODS))):  # the last few cost more than 10 %
         results.loc[results["method"] == method, "seconds_per_model"] = cost
-    draws = {tuple(c): np.random.default_rng(0).normal(0, 0.01, 1000) for c in configs}
-    text = findings.verdict(results, params.validate(params.load(SMOKE)), draws)
-    means = results.groupby(["method", "setting"])[["challenge_score", "seconds_per_model"]].first()
-    cheap = means[means.index.get_level_values(0).isin(METHODS) & (means["seconds_per_model"] <= 0.1)]
+    tuning, report = results[results["replicate"] == 0], results[results["replicate"] == 1]
+    rng = np.random.default_rng(0)
+    scores = report.groupby(["method", "setting"])["challenge_score"].first().dropna()
+    compare = intervals.Comparisons({c: [v] for c, v in scores.items()},
+                                    {c: [v + rng.normal(0, 0.2, 1000)] for c, v in scores.items()})
+    text = findings.verdict(report, tuning, params.validate(params.load(SMOKE)), compare)
+    points = tables.operating_points(tuning)
+    tuned = tuning.groupby(["method", "setting"])[["challenge_score", "seconds_per_model"]].first()
+    cheap = tuned.loc[[(m, s) for m, s in points.items() if tuned.loc[(m, s), "seconds_per_model"] <= 0.1]]
     method, setting = cheap["challenge_score"].idxmax()
     assert f"**Use {label(method)} ({setting})**" in text
-    assert f"of the {len(cheap)} method settings within that budget" in text
-    ceiling = means.loc[("retrain_2", "-"), "challenge_score"]
-    assert f"{cheap['challenge_score'].max() / ceiling:.0%} of the ceiling" in text
-    assert "cannot be told from leaving the model untouched" in text  # draws all centred on 0
+    ceiling = scores[("retrain_2", "-")]
+    assert f"{scores[(method, setting)] / ceiling:.0%} of the ceiling" in text  # the fresh score, not the tuned one
+    assert f"When tuned it scored {cheap['challenge_score'].max():.3f}" in text
+    assert "cannot be told from leaving the model untouched" in text  # draws too wide to tell anything apart
     assert text.count("](#") == 4
 
 
 def test_forgetting_figures_recompute_from_examples_parquet(smoke_run):
-    """The loss attack's AUC per model and the forget score per configuration, from examples.parquet alone."""
+    """The loss attack's AUC per model, the forget score and the per-example attack per configuration and
+    replicate, from examples.parquet alone."""
     results = pd.read_csv(smoke_run / "results.csv")
     examples = pd.read_parquet(smoke_run / "examples.parquet")
     n = json.loads((smoke_run / "metrics.json").read_text())["parameters"]["challenge_models"]
-    retrained = examples[(examples["method"] == "retrain") & (examples["split"] == "forget") & (examples["model"] < n)]
-    retrained = retrained.pivot(index="model", columns="row_id", values="confidence")
-    for (method, setting), rows in results.groupby(["method", "setting"]):
-        mine = examples[(examples["method"] == method) & (examples["setting"] == setting)]
+    for (replicate, method, setting), rows in results.groupby(["replicate", "method", "setting"]):
+        here = examples[examples["replicate"] == replicate]
+        retrained = here[(here["method"] == "retrain") & (here["split"] == "forget") & (here["model"] < n)]
+        retrained = retrained.pivot(index="model", columns="row_id", values="confidence")
+        mine = here[(here["method"] == method) & (here["setting"] == setting)]
         for model, row in rows.set_index("model").iterrows():
             attack = mine[(mine["model"] == model) & mine["split"].isin(["forget", "test"])]
             auc = roc_auc_score(attack["split"] == "forget", -attack["loss"])
@@ -167,6 +180,34 @@ def test_forgetting_figures_recompute_from_examples_parquet(smoke_run):
         score = forget_score(confidences.to_numpy(), retrained.to_numpy())
         assert score == pytest.approx(rows["forget_score"].iloc[0], rel=1e-5), (method, setting)
         assert forget[forget["model"] == 0]["points"].mean() == pytest.approx(score)
+        row_attack = per_example_attack(confidences.to_numpy(), retrained.to_numpy())
+        assert row_attack.mean() == pytest.approx(rows["attack_acc"].iloc[0], rel=1e-6), (method, setting)
+        stored = forget[forget["model"] == 0].set_index("row_id")["attack_acc"][retrained.columns]
+        np.testing.assert_allclose(stored.to_numpy(), row_attack, rtol=1e-6)
+
+
+def test_a_report_replicate_draws_a_fresh_forget_set_and_keeps_the_test_set(smoke_run):
+    examples = pd.read_parquet(smoke_run / "examples.parquet", columns=["method", "replicate", "split", "row_id"])
+    rows = examples[examples["method"] == "original"]
+    sets = {(r, split): set(g["row_id"]) for (r, split), g in rows.groupby(["replicate", "split"], observed=True)}
+    assert sets[(0, "test")] == sets[(1, "test")]
+    assert sets[(0, "forget")] != sets[(1, "forget")] and len(sets[(0, "forget")]) == len(sets[(1, "forget")])
+
+
+def test_the_competitions_protocol_unlearns_one_original_n_times():
+    out = runner.run(SMOKE, {"methods": ["gaussian"], "challenge_protocol": "one_original", "report_replicates": 2},
+                     name="pytest-one-original", progress=False)
+    try:
+        results = pd.read_csv(out / "results.csv")
+        original = results[results["method"] == "original"]
+        assert (original.groupby("replicate")["test_acc"].nunique() == 1).all()  # N copies of one model
+        gaussian = results[(results["method"] == "gaussian") & (results["replicate"] == 0)]
+        assert gaussian.groupby("setting")["param_dist"].nunique().min() > 1  # each copy drew its own noise
+        assert set(results["replicate"]) == {0, 1, 2}
+        html = (out / "unlearning.html").read_text()
+        assert "one_original" in html and "t intervals over the 2 report replicates" in html
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_same_parameters_give_the_same_numbers(smoke_run):
@@ -194,7 +235,7 @@ def test_no_method_one_seed_and_no_challenge_still_report():
     out = runner.run(SMOKE, {"methods": [], "n_seeds": 1, "challenge_models": 0}, name="pytest-bare", progress=False)
     try:
         results = pd.read_csv(out / "results.csv")
-        assert results["method"].tolist() == ["original", "retrain"]
+        assert results["method"].tolist() == ["original", "retrain"] * 2  # the tuning and the report replicate
         assert "No unlearning method ran" in (out / "unlearning.html").read_text()
     finally:
         shutil.rmtree(out, ignore_errors=True)

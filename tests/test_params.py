@@ -143,3 +143,13 @@ def test_the_reading_parameters_default_to_empty_cells_detection_and_raw_labels(
     assert p["na_values"] == [] and p["csv_separator"] == "" and p["normalize_labels"] is False
     check({"na_values": [-999]}, "na_values: expected a value like a list of texts")
     check({"csv_separator": ";;"}, "csv_separator: one character, or '' to detect it")
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ({"report_replicates": 0}, "report_replicates: at least 1 replicate"),
+    ({"report_replicates": 1.5}, "report_replicates: expected a value like 1"),
+    ({"challenge_protocol": "one-original"}, "did you mean 'one_original'"),
+    ({"challenge_protocol": "one_original", "challenge_models": 0}, "set challenge_models to 3 or more"),
+])
+def test_replicates_and_the_challenge_protocol_are_checked_before_anything_runs(given, fragment):
+    check(given, fragment)
