@@ -321,7 +321,7 @@ STRENGTH_ZERO = {"gaussian": 0.0, "laplacian": 0.0, "adaptive": 0.0, "layerwise"
                  "dampening": (math.inf, 1.0)}
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", list(STRENGTH_ZERO))  # the baselines': tests/test_baselines.py
 def test_each_method_at_strength_zero_leaves_the_model_unchanged(name, small_splits):
     model = make_ensemble(3)
     params = {**PARAMS, "repair_base_value": 0.0}
@@ -336,7 +336,8 @@ def test_each_method_at_strength_zero_leaves_the_model_unchanged(name, small_spl
 
 def test_registry_lists_the_methods_in_report_order_each_with_its_parameters_and_file():
     assert list(METHODS) == ["gaussian", "laplacian", "adaptive", "layerwise", "gradient", "fisher", "repair",
-                             "finetune", "certified", "langevin", "dampening"]
+                             "finetune", "certified", "langevin", "dampening", "neggrad", "scrub", "salun", "cfk",
+                             "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
     for name, method in METHODS.items():
         assert method.sweep_parameter in method.reads
         assert all(parameter in method.reads for _, parameter in method.grid)

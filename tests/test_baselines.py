@@ -1,0 +1,270 @@
+"""The field's baselines and the competition's entries: tests with a known answer."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import CPU, make_ensemble
+from nbutils import runtime
+from nbutils.methods import METHODS, baselines, competition, steps
+
+BASELINE_PARAMS = dict(
+    finetune_batch_size=16, finetune_lr=0.1, finetune_steps=[0, 5], repair_base="gaussian", repair_base_value=0.05,
+    neggrad_lr=0.01, scrub_max_epochs=2, scrub_alpha=0.001, scrub_gamma=0.99, scrub_temperature=4.0,
+    salun_epochs=2, salun_lr=0.013, last_layers_epochs=2, last_layers_lr=0.01, l1_epochs=2, l1_lr=0.01,
+    badteacher_retain_share=0.3, msg_epochs=2, msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
+NEW = ["neggrad", "scrub", "salun", "cfk", "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
+SETTING = {"neggrad": (0.9, 1), "scrub": (1, 0.005), "salun": 0.5, "cfk": 2, "euk": 2, "l1sparse": 1e-4,
+           "badteacher": (1, 0.001), "fcs": 1, "msg": 0.3, "cfw": 0.2}
+STRENGTH_ZERO = {"neggrad": (0.9, 0), "scrub": (0, 0.005), "salun": 0.0, "badteacher": (0, 0.001)}
+
+
+def generator(seed=7):
+    return runtime.generator(CPU, seed)
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def trained_like(model, seed=0):
+    """Non-trivial BatchNorm statistics and affine parameters, so every term of the algebra counts."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norm in model.norms:
+            norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g) * 0.3)
+            norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+            norm.weight.copy_(1 + 0.3 * torch.randn(norm.weight.shape, generator=g))
+            norm.bias.copy_(0.3 * torch.randn(norm.bias.shape, generator=g))
+    return model
+
+
+# The engine
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_network_gradient_is_autograds_for_any_loss_on_the_logits(dropout):
+    model = trained_like(make_ensemble(3, dropout=dropout)).eval()
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(3, 10, 8, generator=g), torch.randint(0, 2, (3, 10), generator=g)
+    teacher = torch.randn(3, 10, 2, generator=g)
+    keep = steps.keep_masks(model, 10, g)
+    net = steps.Network(model)
+    net.gradient(X, lambda z: steps.ce_grad(z, y, 0.7) + steps.loss_grad(steps.distill_kl, z, teacher, 4.0), keep)
+    logits = model(X.transpose(1, 2), [k.transpose(1, 2) for k in keep] if keep else None).transpose(1, 2)
+    loss = 0.7 * F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1).sum() + \
+        steps.distill_kl(logits, teacher, 4.0)
+    expected = torch.autograd.grad(loss, list(model.parameters()))
+    for (name, _), e in zip(model.named_parameters(), expected):
+        torch.testing.assert_close(net.grad[name], e)
+
+
+def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
+    model = trained_like(make_ensemble(2, dropout=0.0))
+    X = torch.randn(500, 8, generator=torch.Generator().manual_seed(2))
+    steps.retain_statistics(model, X, generator())
+    z = model.linears[0](X)  # (K, h, n)
+    torch.testing.assert_close(model.norms[0].running_mean, z.mean(dim=2))
+    torch.testing.assert_close(model.norms[0].running_var, z.var(dim=2))
+
+
+# Known answers
+
+
+def test_neggrad_at_alpha_one_is_fine_tuning_on_the_same_batches(small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.neggrad(model, (1.0, 2), generator(), small_splits, BASELINE_PARAMS)
+    (g_retain,) = steps.streams(generator(), "retain")
+    net = steps.Network(model)
+    baselines.fine_tune(net, steps.SGD(net, BASELINE_PARAMS["neggrad_lr"]), small_splits.X_retain,
+                        small_splits.y_retain, epochs=2, batch_size=16, generator=g_retain)
+    assert same(out, net.result())
+    assert not same(out, model)
+
+
+def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(small_splits):
+    model = trained_like(make_ensemble(3))
+    params = {**BASELINE_PARAMS, "scrub_max_epochs": 0, "scrub_alpha": 0.0, "scrub_gamma": 0.7}
+    out = baselines.scrub(model, (2, 0.01), generator(), small_splits, params)
+    (g_retain,) = steps.streams(generator(), "retain")
+    net = steps.Network(model)
+    optimizer = steps.SGD(net, 0.01, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
+    baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain, epochs=2, batch_size=16,
+                        generator=g_retain, scale=0.7)
+    assert same(out, net.result())
+
+
+def test_salun_mask_of_zero_leaves_the_model_unchanged(small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.salun(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
+    assert out is not model and same(out, model)
+
+
+def test_salun_mask_of_one_is_random_labelling(small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.salun(model, 1.0, generator(), small_splits, BASELINE_PARAMS)
+    plain = baselines.random_labelling(model, generator(), small_splits, BASELINE_PARAMS)
+    assert same(out, plain)
+    assert not same(out, model)
+
+
+def test_salun_mask_keeps_the_weights_with_the_largest_forget_gradients(small_splits):
+    model = trained_like(make_ensemble(3))
+    mask = baselines.saliency_mask(model, small_splits, 0.3)
+    net = steps.Network(model)
+    baselines.forget_gradient(net, small_splits.X_forget, small_splits.y_forget)
+    size = net.grads.abs()
+    assert (mask.sum(dim=1) == int(0.3 * mask.shape[1])).all()
+    for k in range(3):  # every kept weight's |gradient| is at least every other's
+        assert size[k][mask[k] == 1].min() >= size[k][mask[k] == 0].max()
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_cfk_leaves_every_layer_but_the_last_k_bit_identical(k, small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.cfk(model, k, generator(), small_splits, BASELINE_PARAMS)
+    first = len(model.linears) - k
+    before, after = model.state_dict(), out.state_dict()
+    for name, value in before.items():
+        layer = int(name.split(".")[1])
+        if layer < first:
+            assert torch.equal(value, after[name]), name
+        elif name.startswith("linears"):
+            assert not torch.equal(value, after[name]), name
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_euk_reinitialises_the_last_k_layers_as_a_fresh_model_would(k, small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.euk(model, k, generator(), small_splits, {**BASELINE_PARAMS, "last_layers_epochs": 0})
+    _, g_init, _ = steps.streams(generator(), "retain", "init", "statistics")
+    fresh = steps.fresh_model(model, g_init)
+    first = len(model.linears) - k
+    for name, value in out.named_parameters():
+        layer = int(name.split(".")[1])
+        reference = dict((fresh if layer >= first else model).named_parameters())[name]
+        assert torch.equal(value, reference), name
+    for i, norm in enumerate(out.norms):  # statistics recomputed only where layers were re-initialised
+        assert torch.equal(norm.running_mean, model.norms[i].running_mean) == (i < first)
+
+
+def test_l1_with_weight_zero_is_fine_tuning(small_splits):
+    model = trained_like(make_ensemble(3))
+    out = baselines.l1_sparse(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
+    (g_retain,) = steps.streams(generator(), "retain")
+    net = steps.Network(model)
+    optimizer = steps.SGD(net, BASELINE_PARAMS["l1_lr"], weight_decay=baselines.L1_WEIGHT_DECAY)
+    baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain,
+                        epochs=BASELINE_PARAMS["l1_epochs"], batch_size=16, generator=g_retain)
+    assert same(out, net.result())
+    assert not same(out, baselines.l1_sparse(model, 1e-3, generator(), small_splits, BASELINE_PARAMS))
+
+
+def test_bad_teacher_loss_is_zero_when_the_student_equals_the_teachers_on_their_rows():
+    g = torch.Generator().manual_seed(3)
+    targets = torch.randn(3, 12, 4, generator=g)  # competent on some rows, incompetent on others: any logits
+    assert baselines.bad_teacher_loss(targets, targets).abs() < 1e-6
+    assert steps.loss_grad(baselines.bad_teacher_loss, targets, targets).abs().max() < 1e-6
+    assert baselines.bad_teacher_loss(torch.randn(3, 12, 4, generator=g), targets) > 0.01
+
+
+# Forget-set gradient directions, on a two-row toy problem: one retain row, one forget row
+
+
+@pytest.fixture
+def toy():
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(2, 8, generator=g)
+    from types import SimpleNamespace
+    return SimpleNamespace(X_retain=X[:1], y_retain=torch.tensor([0]), X_forget=X[1:], y_forget=torch.tensor([1]),
+                           X_test=X[:1], y_test=torch.tensor([0]))
+
+
+def _forget_ce(model, splits):
+    model.eval()
+    with torch.no_grad():
+        return F.cross_entropy(model(splits.X_forget), splits.y_forget.expand(model.n_models, -1),
+                               reduction="none").mean(dim=1)
+
+
+def _forget_confidence(model, splits):
+    model.eval()
+    with torch.no_grad():
+        return model(splits.X_forget).softmax(dim=1).amax(dim=1).mean(dim=1)
+
+
+def test_neggrad_ascends_the_forget_loss(toy):
+    model = trained_like(make_ensemble(2, dropout=0.0))
+    out = baselines.neggrad(model, (0.0, 1), generator(), toy, {**BASELINE_PARAMS, "finetune_batch_size": 1})
+    assert (_forget_ce(out, toy) > _forget_ce(model, toy)).all()
+
+
+def test_fcs_first_stage_pulls_the_forget_outputs_towards_uniform(toy):
+    model = trained_like(make_ensemble(2, dropout=0.0))
+    out = competition.fcs(model, 0, generator(), toy, {**BASELINE_PARAMS, "finetune_batch_size": 1})
+    assert (_forget_confidence(out, toy) < _forget_confidence(model, toy)).all()
+
+
+def test_scrub_max_step_moves_the_student_away_from_the_teacher():
+    g = torch.Generator().manual_seed(6)
+    student, teacher = torch.randn(2, 1, 2, generator=g), torch.randn(2, 1, 2, generator=g)
+    ascent = -steps.loss_grad(steps.distill_kl, student, teacher, 4.0)  # SCRUB's max-step gradient
+    moved = student - 0.01 * ascent
+    assert steps.distill_kl(moved, teacher, 4.0) > steps.distill_kl(student, teacher, 4.0)
+
+
+def test_bad_teacher_and_salun_descend_towards_their_forget_targets():
+    g = torch.Generator().manual_seed(8)
+    student, incompetent = torch.randn(2, 1, 2, generator=g), torch.randn(2, 1, 2, generator=g)
+    moved = student - 0.01 * steps.loss_grad(baselines.bad_teacher_loss, student, incompetent)
+    assert baselines.bad_teacher_loss(moved, incompetent) < baselines.bad_teacher_loss(student, incompetent)
+    random_label = torch.tensor([[1], [0]])
+    moved = student - 0.1 * steps.ce_grad(student, random_label)
+    ce = lambda z: F.cross_entropy(z.transpose(1, 2), random_label)  # noqa: E731
+    assert ce(moved) < ce(student)
+
+
+def test_msg_scores_subtract_the_forget_gradient(toy):
+    model = trained_like(make_ensemble(2, dropout=0.0))
+    scores = competition.msg_scores(model, toy, generator())
+    net = steps.Network(model)
+    baselines.forget_gradient(net, toy.X_retain, toy.y_retain)  # the retain subset is the single retain row
+    baselines.forget_gradient(net, toy.X_forget, toy.y_forget, scale=-1.0)
+    for name, s in scores.items():
+        torch.testing.assert_close(s, net.grad[name].abs())
+
+
+# Every new method
+
+
+@pytest.mark.parametrize("name", list(STRENGTH_ZERO))
+def test_each_baseline_at_strength_zero_leaves_the_model_unchanged(name, small_splits):
+    model = trained_like(make_ensemble(3))
+    out = METHODS[name].apply(model, STRENGTH_ZERO[name], generator(), small_splits, BASELINE_PARAMS)
+    assert out is not model and same(out, model)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_each_model_gets_its_own_batches_and_draws(name, small_splits):
+    model = trained_like(make_ensemble(2))
+    with torch.no_grad():
+        for p in [*model.parameters(), *model.buffers()]:
+            p[1] = p[0]  # two identical models
+    before = copy.deepcopy(model)
+    out = METHODS[name].apply(model, SETTING[name], generator(), small_splits, BASELINE_PARAMS)
+    assert same(model, before)  # the input is untouched
+    assert all(torch.isfinite(p).all() for p in out.parameters())
+    assert any(not torch.equal(p[0], p[1]) for p in out.parameters())
+
+
+def test_repair_with_a_method_is_the_noise_then_that_method(small_splits):
+    model = trained_like(make_ensemble(2))
+    params = {**BASELINE_PARAMS, "repair_with": "neggrad", "neggrad_alphas": [0.9], "neggrad_epochs": [1]}
+    out = METHODS["repair"].apply(model, (0.9, 1), generator(), small_splits, params)
+    g = generator()
+    noisy = METHODS["gaussian"].apply(model, params["repair_base_value"], g, small_splits, params)
+    assert same(out, baselines.neggrad(noisy, (0.9, 1), g, small_splits, params))
+    assert METHODS["repair"].settings(params) == METHODS["neggrad"].settings(params) == {"alpha=0.9, epochs=1": (0.9, 1)}
+    assert METHODS["repair"].settings({**params, "repair_with": "finetune"}) == {"steps=0": 0, "steps=5": 5}
