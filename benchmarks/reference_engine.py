@@ -48,3 +48,31 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator):
                 losses[:, epoch] += per_model.detach()
     model.eval()
     return (losses / n_batches).cpu().numpy()
+
+
+def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigma=0.0):
+    """The shared fine-tuning step of 713ff6d (nbutils/methods/finetune.py): autograd for the deltas at each
+    BatchNorm output, einsums over per-example pieces, one update per parameter tensor."""
+    import copy
+
+    from nbutils.methods.finetune import batch_indices
+    from nbutils.methods.gradients import cross_entropy_grad, deltas, forward_pieces, squared_norms, weighted_sums
+
+    out = copy.deepcopy(model)
+    out.eval()
+    batches = batch_indices(out.n_models, len(X), steps, batch_size, generator)
+    params = dict(out.named_parameters())
+    for rows in batches:
+        masks = draw_keep_masks(batch_size, out.n_models, out.hidden_sizes, out.dropout, generator)
+        pieces = forward_pieces(out, X[rows].transpose(1, 2), masks)
+        d = deltas(pieces, cross_entropy_grad(pieces.logits, y[rows]))
+        weights = torch.full(rows.shape, 1 / batch_size, device=X.device)
+        if clip is not None:
+            weights = weights * (clip / squared_norms(pieces, d).sqrt().clamp(min=1e-12)).clamp(max=1)
+        grads = weighted_sums(out, pieces, d, weights)
+        with torch.no_grad():
+            for name, p in params.items():
+                p.sub_(lr * grads[name])
+                if sigma:
+                    p.add_(torch.randn(p.shape, generator=generator, device=p.device) * sigma)
+    return out

@@ -20,51 +20,57 @@ They change no training-mode output, and none in evaluation either, since the ru
 The head is logits = W a + b with d logits = (softmax - one_hot) / B.
 """
 
+import contextlib
+import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from tqdm import tqdm
 
-from nbutils.model import MLPEnsemble
+from nbutils.model import MLPEnsemble, keep_threshold, random_int16
 
-SEGMENT_ROWS = 16_384  # rows gathered per model at once: bounds memory on large tables
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed uses them
 
 
-class FlatAdam:
-    """Adam over one flat float32 buffer: every parameter of every model is a view into ``self.params``.
+MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
+PARALLEL_BLOCKS = True  # on CPU, one thread per core trains its own blocks (False: all cores on each op)
+MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
-    One fused kernel (``torch._fused_adam_``, what ``torch.optim.Adam(fused=True)`` calls) updates all of them;
-    where a device has none, the same update in a handful of whole-buffer ops. The update is elementwise, so
-    each model's is the one it would get alone.
+
+class FusedAdam:
+    """Adam on a list of tensors (here: one block of models' slices of every parameter), updated in place.
+
+    One fused kernel (``torch._fused_adam_``, what ``torch.optim.Adam(fused=True)`` calls) updates them all;
+    where a device has none, the same update with ``torch._foreach`` ops. ``grads`` are the tensors a step
+    writes its gradients into. The update is elementwise, so each model's is the one it would get alone.
     """
 
-    def __init__(self, tensors, lr):
-        self.params = torch.cat([t.detach().reshape(-1) for t in tensors])
-        self.grads = torch.zeros_like(self.params)
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.params), torch.zeros_like(self.params)
-        self.step_count = torch.zeros((), device=self.params.device)
-        self.lr, self.t = lr, 0
-        sizes = [t.numel() for t in tensors]
-        self.param_views = [v.view(t.shape) for v, t in zip(self.params.split(sizes), tensors)]
-        self.grad_views = [v.view(t.shape) for v, t in zip(self.grads.split(sizes), tensors)]
-        self.fused = True
+    def __init__(self, params, lr):
+        self.params = list(params)
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.step_count = torch.zeros((), device=self.params[0].device)
+        self.lr, self.t, self.fused = lr, 0, True
 
     def step(self):
         self.t += 1
         self.step_count.fill_(self.t)
         if self.fused:
             try:
-                torch._fused_adam_([self.params], [self.grads], [self.exp_avg], [self.exp_avg_sq], [],
-                                   [self.step_count], lr=self.lr, beta1=BETAS[0], beta2=BETAS[1],
-                                   weight_decay=0.0, eps=ADAM_EPS, amsgrad=False, maximize=False)
+                torch._fused_adam_(self.params, self.grads, self.exp_avg, self.exp_avg_sq, [],
+                                   [self.step_count] * len(self.params), lr=self.lr, beta1=BETAS[0],
+                                   beta2=BETAS[1], weight_decay=0.0, eps=ADAM_EPS, amsgrad=False, maximize=False)
                 return
             except (RuntimeError, NotImplementedError):  # no fused kernel for this device or build
                 self.fused = False
-        self.exp_avg.lerp_(self.grads, 1 - BETAS[0])
-        self.exp_avg_sq.mul_(BETAS[1]).addcmul_(self.grads, self.grads, value=1 - BETAS[1])
-        denom = (self.exp_avg_sq / (1 - BETAS[1] ** self.t)).sqrt_().add_(ADAM_EPS)
-        self.params.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - BETAS[0] ** self.t))
+        torch._foreach_lerp_(self.exp_avg, self.grads, 1 - BETAS[0])
+        torch._foreach_mul_(self.exp_avg_sq, BETAS[1])
+        torch._foreach_addcmul_(self.exp_avg_sq, self.grads, self.grads, value=1 - BETAS[1])
+        denom = torch._foreach_sqrt(torch._foreach_div(self.exp_avg_sq, 1 - BETAS[1] ** self.t))
+        torch._foreach_add_(denom, ADAM_EPS)
+        torch._foreach_addcdiv_(self.params, self.exp_avg, denom, value=-self.lr / (1 - BETAS[0] ** self.t))
 
 
 class _Step:
@@ -75,9 +81,11 @@ class _Step:
     longer on CPU for these shapes (``benchmarks/README.md``).
     """
 
-    def __init__(self, model, adam):
-        names = [name for name, _ in model.named_parameters()]
-        views, grads = dict(zip(names, adam.param_views)), dict(zip(names, adam.grad_views))
+    def __init__(self, model, lr, models=slice(None)):
+        """Trains the block of models ``models`` (a slice of the ensemble) with Adam at learning rate ``lr``."""
+        names, tensors = zip(*model.named_parameters())
+        self.adam = adam = FusedAdam([t.detach()[models] for t in tensors], lr)
+        views, grads = dict(zip(names, adam.params)), dict(zip(names, adam.grads))
         n_hidden = len(model.norms)
         self.W = [views[f"linears.{i}.weight"] for i in range(n_hidden + 1)]  # (K, out, in)
         self.gW = [grads[f"linears.{i}.weight"] for i in range(n_hidden + 1)]
@@ -87,10 +95,10 @@ class _Step:
         self.beta = [views[f"norms.{i}.bias"].unsqueeze(1) for i in range(n_hidden)]
         self.g_gamma = [grads[f"norms.{i}.weight"].unsqueeze(1) for i in range(n_hidden)]
         self.g_beta = [grads[f"norms.{i}.bias"].unsqueeze(1) for i in range(n_hidden)]
-        self.running_mean = [n.running_mean.unsqueeze(1) for n in model.norms]
-        self.running_var = [n.running_var.unsqueeze(1) for n in model.norms]
+        self.running_mean = [n.running_mean[models].unsqueeze(1) for n in model.norms]
+        self.running_var = [n.running_var[models].unsqueeze(1) for n in model.norms]
         self.momentum, self.eps = model.norms[0].momentum, model.norms[0].eps
-        self.hidden_sizes, self.adam = model.hidden_sizes, adam
+        self.hidden_sizes = model.hidden_sizes
         self.scale = 1 / (1 - model.dropout) if model.dropout else 1.0
         self._minus_one = {}
 
@@ -99,19 +107,18 @@ class _Step:
         model's mean loss to ``loss_sum`` (K,)."""
         B, scale = X.shape[1], self.scale
         keeps = keep.split(self.hidden_sizes, dim=2) if keep is not None else [None] * len(self.gamma)
-        acts, normed, inv_stds, means, variances = [X], [], [], [], []
+        acts, centred, inv_stds, means, variances = [X], [], [], [], []
         a = X
         for W, gamma, beta, k in zip(self.W, self.gamma, self.beta, keeps):
             z = torch.bmm(a, W.transpose(1, 2))  # (K, B, h); the bias cancels in BatchNorm, see the running mean
             mu = z.mean(dim=1, keepdim=True)
-            x = z.sub_(mu)
+            x = z.sub_(mu)  # centred; normalised it is x * inv_std
             var = (x * x).mean(dim=1, keepdim=True)  # biased, as BatchNorm normalises with
             inv_std = (var + self.eps).rsqrt_()
-            x.mul_(inv_std)
-            a = torch.addcmul(beta, x, gamma).relu_()
+            a = torch.addcmul(beta, x, gamma * inv_std).relu_()
             if k is not None:
                 a.mul_(k)
-            acts.append(a), normed.append(x), inv_stds.append(inv_std), means.append(mu), variances.append(var)
+            acts.append(a), centred.append(x), inv_stds.append(inv_std), means.append(mu), variances.append(var)
 
         logits = torch.baddbmm(self.b[-1], a, self.W[-1].transpose(1, 2))  # (K, B, C)
         log_p = logits.log_softmax(dim=2)
@@ -125,13 +132,16 @@ class _Step:
         d = torch.bmm(d, self.W[-1])
 
         for i in reversed(range(len(self.gamma))):
-            dy = torch.ops.aten.threshold_backward(d, acts[i + 1], 0)  # still to be times 1/(1-p): folded below
+            x, inv_std = centred[i], inv_stds[i]
+            dy = torch.ops.aten.threshold_backward(d, acts[i + 1], 0)  # still to be times 1/(1-p): in c below
             s_beta = dy.sum(dim=1, keepdim=True)
-            s_gamma = (dy * normed[i]).sum(dim=1, keepdim=True)
-            torch.mul(s_gamma, scale, out=self.g_gamma[i])
+            s_x = (dy * x).sum(dim=1, keepdim=True)  # sum_b dy (x_hat / inv_std)
             torch.mul(s_beta, scale, out=self.g_beta[i])
-            c = self.gamma[i] * inv_stds[i] * scale
-            dz = dy.mul_(c).addcmul_(torch.addcmul(s_beta, normed[i], s_gamma), c, value=-1 / B)
+            torch.mul(s_x * inv_std, scale, out=self.g_gamma[i])
+            c = self.gamma[i] * inv_std * scale
+            c_over_b = c * (-1 / B)
+            # dz = c * (dy - (s_beta + x_hat * s_gamma) / B), with x_hat = x * inv_std and s_gamma = s_x * inv_std
+            dz = torch.addcmul(c_over_b * s_beta, x, c_over_b * inv_std.square() * s_x).addcmul_(dy, c)
             torch.bmm(dz.transpose(1, 2), acts[i], out=self.gW[i])
             if i:
                 d = torch.bmm(dz, self.W[i])
@@ -146,56 +156,71 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     """Train every model of ``model`` on (X, y), each with its own shuffling and dropout.
 
     Each model sees the data in its own random order, in mini-batches of ``batch_size`` rows gathered
-    ``SEGMENT_ROWS`` rows at a time into a (batch, model, feature, row) block, so each step reads one
-    contiguous piece. Dropout masks are drawn per segment as 16-bit integers (see
-    :func:`nbutils.model.draw_keep_masks`) and compared per step. A final batch of a single row is skipped,
-    since BatchNorm cannot train on it. Each model's gradient is that of its own mean cross-entropy, and
-    Adam's update is elementwise, so each model's training is what it would be alone.
+    step by step into one contiguous (model, row, feature) block. Dropout masks are drawn as 16-bit integers
+    (see :func:`nbutils.model.draw_keep_masks`) for up to ``MASK_BYTES`` of steps at a time, so memory stays
+    bounded on large tables. A final batch of a single row is skipped, since BatchNorm cannot train on it.
+    Each model's gradient is that of its own mean cross-entropy, and Adam's update is elementwise, so each
+    model's training is what it would be alone. On CPU the models are split into blocks (:func:`_blocks`)
+    that as many threads as torch may use train side by side, each on one core; on other devices all
+    models go at once. Neither changes any number.
 
     Returns the mean training loss per model and epoch, an array of shape (K, epochs).
     """
-    n, k, n_features = len(X), model.n_models, X.shape[1]
-    params = list(model.parameters())
-    adam = FlatAdam(params, lr)
-    step = _Step(model, adam)
-    losses = torch.zeros(k, epochs, device=X.device)
-    n_batches = len([s for s in range(0, n, batch_size) if n - s > 1])
-    segment = batch_size * max(1, SEGMENT_ROWS // batch_size)  # whole batches
+    n, k = len(X), model.n_models
+    workers = min(torch.get_num_threads(), k) if X.device.type == "cpu" and PARALLEL_BLOCKS else 1
+    blocks = _blocks(k, workers) if X.device.type == "cpu" else [slice(0, k)]
+    groups = [blocks[w::workers] for w in range(workers)]  # the blocks each thread trains
+    steps = {(b.start, b.stop): _Step(model, lr, b) for b in blocks}  # each updates its slices in place
+    starts = [s for s in range(0, n, batch_size) if n - s > 1]  # a last batch of one row: BatchNorm cannot train
     width, p = sum(model.hidden_sizes), model.dropout
-    threshold = round(p * 65536) - 32768  # keep a unit when its 16 random bits, read as int16, reach this
+    threshold, scale = keep_threshold(p), (1 / (1 - p) if p else 1.0)
+    per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width))  # steps whose masks are drawn at once
+    buffer = torch.empty((per_draw * k * batch_size * width + 3) // 4, dtype=torch.int64, device=X.device)
+    losses = torch.zeros(k, epochs, device=X.device)
+
+    def train_group(group, order, chunk, bits):
+        for j, start in enumerate(chunk):
+            rows = order[:, start:start + batch_size]
+            for block in group:
+                keep = torch.mul(bits[j, block, :rows.shape[1]] >= threshold, scale) if p else None
+                steps[block.start, block.stop](X[rows[block]], y[rows[block]], keep, losses[block, epoch])
+
     model.train()
-    with torch.no_grad():
+    with torch.no_grad(), ThreadPoolExecutor(workers) as pool, _threads_per_worker(1 if workers > 1 else None):
         for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False,
                           mininterval=2):
             order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)  # (K, n)
-            loss_sum = losses[:, epoch]
-            for first in range(0, n, segment):
-                rows = order[:, first:first + segment]
-                full = rows.shape[1] // batch_size
-                X_part, y_part = X[rows], y[rows]  # (K, rows, F), (K, rows)
-                used = full * batch_size
-                X_batches = X_part[:, :used].view(k, full, batch_size, n_features).transpose(0, 1).contiguous()
-                y_batches = y_part[:, :used].view(k, full, batch_size).transpose(0, 1).contiguous()
-                bits = _bits(full * k * batch_size * width, generator).view(full, k, batch_size, width) if p else None
-                for j in range(full):
-                    keep = torch.mul(bits[j] >= threshold, step.scale) if p else None
-                    step(X_batches[j], y_batches[j], keep, loss_sum)
-                rest = rows.shape[1] - used
-                if rest >= 2:  # the data's last, shorter batch; one row alone is skipped
-                    bits = _bits(k * rest * width, generator).view(k, rest, width) if p else None
-                    keep = torch.mul(bits >= threshold, step.scale) if p else None
-                    step(X_part[:, used:].contiguous(), y_part[:, used:].contiguous(), keep, loss_sum)
-        for p_model, p_flat in zip(params, adam.param_views):
-            p_model.copy_(p_flat)
+            for first in range(0, len(starts), per_draw):
+                chunk = starts[first:first + per_draw]
+                bits = None
+                if p:
+                    bits = random_int16(len(chunk) * k * batch_size * width, generator, buffer)
+                    bits = bits.view(len(chunk), k, batch_size, width)
+                if workers == 1:
+                    train_group(groups[0], order, chunk, bits)
+                else:
+                    list(pool.map(train_group, groups, *[[a] * workers for a in (order, chunk, bits)]))
     model.eval()
-    return (losses / n_batches).cpu().numpy()
+    return (losses / len(starts)).cpu().numpy()
 
 
-def _bits(n, generator):
-    """``n`` uniformly random int16 values: 64-bit integers read as four 16-bit ones."""
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=generator.device)
-    bits.random_(-(2**63), None, generator=generator)  # the full 64 bits; plain random_() leaves the sign bit 0
-    return bits.view(torch.int16)[:n]
+def _blocks(k, workers):
+    """Contiguous blocks of models: at least one per worker, at most ``MODELS_PER_PASS`` models each."""
+    count = max(workers, math.ceil(k / MODELS_PER_PASS))
+    size = math.ceil(k / count)
+    return [slice(first, min(first + size, k)) for first in range(0, k, size)]
+
+
+@contextlib.contextmanager
+def _threads_per_worker(threads):
+    """Set torch's intra-op threads for the block, then restore them; None leaves them alone."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fit_ensemble(params, X, y, n_models, generator, progress=True):

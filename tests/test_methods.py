@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
 from nbutils import ROOT, runtime
-from nbutils.methods import METHODS, Method, certified, fisher, gradients, noise
+from nbutils.methods import METHODS, Method, certified, finetune, fisher, gradients, noise
 from nbutils.model import draw_keep_masks
 
 PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
@@ -151,6 +151,22 @@ def test_per_example_algebra_matches_autograd_row_by_row(dropout):
         torch.testing.assert_close(sums[name], r.square().sum(0))
         w = weights.T.reshape(10, 3, *[1] * (r.dim() - 2))
         torch.testing.assert_close(weighted[name], (r * w).sum(0))
+
+
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_fine_tuning_step_is_the_mean_of_each_rows_clipped_autograd_gradient(clip):
+    model = with_random_norm_statistics(make_ensemble(3, dropout=0.5)).eval()
+    g = torch.Generator().manual_seed(4)
+    X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
+    masks = draw_keep_masks(10, 3, model.hidden_sizes, 0.5, g)
+    reference = per_example_autograd(model, X, y, masks)  # by name, (B, K, *shape)
+    step = finetune.SGDStep(model)
+    step.gradient(X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2).contiguous(), clip)
+    norms = sum(r.flatten(2).square().sum(2) for r in reference.values()).sqrt()  # (B, K)
+    weights = (clip / norms).clamp(max=1) / 10 if clip else torch.full_like(norms, 1 / 10)
+    for name, r in reference.items():
+        w = weights.reshape(10, 3, *[1] * (r.dim() - 2))
+        torch.testing.assert_close(step.grad_by_name[name], (r * w).sum(0))
 
 
 def test_expected_fisher_weighs_each_label_by_its_predicted_probability():

@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from conftest import CPU, make_ensemble
-from nbutils import runtime
+from nbutils import runtime, train
 from nbutils.metrics import accuracies, predict
 from nbutils.model import draw_keep_masks
-from nbutils.train import FlatAdam, _Step, train_ensemble
+from nbutils.train import _Step, train_ensemble
 
 
 def seed_classifier(ensemble, k):
@@ -124,17 +124,17 @@ def test_hand_written_step_gives_autograds_gradients_and_running_statistics():
     ensemble, reference = make_ensemble(3, seed=1), make_ensemble(3, seed=1)
     X, y = torch.randn(3, 16, 8), torch.randint(0, 2, (3, 16))
     keep = (torch.rand(3, 16, 24) > 0.3) / 0.7  # (K, B, sum(hidden)), as the engine takes them
-    adam = FlatAdam(list(ensemble.parameters()), lr=1e-3)
-    adam.step = lambda: None  # keep the gradients, leave the weights
+    step = _Step(ensemble, lr=1e-3)
+    step.adam.step = lambda: None  # keep the gradients, leave the weights
     loss = torch.zeros(3)
-    _Step(ensemble, adam)(X, y, keep, loss)
+    step(X, y, keep, loss)
 
     reference.train()
     logits = reference(X.transpose(1, 2), [k.transpose(1, 2) for k in keep.split([16, 8], dim=2)])
     expected = torch.nn.functional.cross_entropy(logits, y, reduction="none").mean(dim=1)
     expected.sum().backward()
     torch.testing.assert_close(loss, expected.detach())
-    for (name, p), grad in zip(reference.named_parameters(), adam.grad_views):
+    for (name, p), grad in zip(reference.named_parameters(), step.adam.grads):
         if name.endswith("bias") and name.startswith("linears") and name != "linears.2.bias":
             assert torch.equal(grad, torch.zeros_like(grad)) and p.grad.abs().max() < 1e-6
         else:
@@ -163,3 +163,22 @@ def _load_reference_engine():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_blocks_and_threads_change_numbers_only_by_rounding(small_splits, monkeypatch):
+    """How the models are split into blocks, and whether threads train them side by side, is speed only:
+    (MKL's matrix products round differently with the thread count, so not bit for bit)."""
+    def trained(parallel, per_pass):
+        monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
+        monkeypatch.setattr(train, "MODELS_PER_PASS", per_pass)
+        model = make_ensemble(5, seed=3)
+        losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
+                                lr=1e-2, generator=runtime.generator(CPU, 4))
+        return losses, [t.clone() for t in [*model.parameters(), *model.buffers()]]
+
+    losses, tensors = trained(False, 64)
+    for parallel, per_pass in [(True, 64), (True, 2), (False, 1)]:
+        other_losses, others = trained(parallel, per_pass)
+        for a, b in zip(tensors, others):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(losses, other_losses, rtol=1e-5)

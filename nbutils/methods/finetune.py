@@ -17,8 +17,7 @@ import math
 
 import torch
 
-from nbutils.methods.gradients import cross_entropy_grad, deltas, forward_pieces, squared_norms, weighted_sums
-from nbutils.model import draw_keep_masks
+from nbutils.model import keep_threshold, random_int16
 
 
 def batch_indices(n_models, n_rows, steps, batch_size, generator):
@@ -37,26 +36,109 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     Each step: theta <- theta - lr * mean_b clip(g_b) + sigma * N(0, I), where g_b is row b's
     cross-entropy gradient and clip scales it to norm at most ``clip`` (None: no clipping).
     Every step draws its own dropout masks. Batches are drawn up front, so the same generator
-    state gives the same batches whatever sigma is.
+    state gives the same batches whatever sigma is. The step is :class:`SGDStep`'s hand-written
+    backward on one flat buffer of every parameter.
     """
     out = copy.deepcopy(model)
     out.eval()
     batches = batch_indices(out.n_models, len(X), steps, batch_size, generator)
-    params = dict(out.named_parameters())
-    for rows in batches:  # rows: (K, B)
-        masks = draw_keep_masks(batch_size, out.n_models, out.hidden_sizes, out.dropout, generator)
-        pieces = forward_pieces(out, X[rows].transpose(1, 2), masks)
-        d = deltas(pieces, cross_entropy_grad(pieces.logits, y[rows]))
-        weights = torch.full(rows.shape, 1 / batch_size, device=X.device)
-        if clip is not None:
-            weights = weights * (clip / squared_norms(pieces, d).sqrt().clamp(min=1e-12)).clamp(max=1)
-        grads = weighted_sums(out, pieces, d, weights)
-        with torch.no_grad():
-            for name, p in params.items():
-                p.sub_(lr * grads[name])
-                if sigma:
-                    p.add_(torch.randn(p.shape, generator=generator, device=p.device) * sigma)
+    step = SGDStep(out)
+    width, p = sum(out.hidden_sizes), out.dropout
+    with torch.no_grad():
+        for rows in batches:  # rows: (K, B)
+            keep = None
+            if p:
+                bits = random_int16(rows.numel() * width, generator).view(*rows.shape, width)
+                keep = torch.mul(bits >= keep_threshold(p), 1 / (1 - p))
+            step.gradient(X[rows], y[rows], keep, clip)
+            step.params.sub_(step.grads, alpha=lr)
+            if sigma:
+                step.params.add_(torch.randn(step.params.shape, generator=generator, device=X.device), alpha=sigma)
+        step.write_back()
     return out
+
+
+class SGDStep:
+    """Per-example gradients of every model, BatchNorm on its running statistics, summed into a flat buffer.
+
+    Activations are (model, row, feature). With BatchNorm frozen each row's loss is its own, so every row's
+    gradient is an outer product of its deltas and its layer inputs; clipping weighs each row by
+    min(1, clip / its gradient norm) before the sums (:mod:`nbutils.methods.gradients` has the algebra).
+    """
+
+    def __init__(self, model):
+        names, tensors = zip(*model.named_parameters())
+        self.model, self.tensors = model, tensors
+        self.params = torch.cat([t.detach().reshape(-1) for t in tensors])
+        self.grads = torch.zeros_like(self.params)
+        sizes = [t.numel() for t in tensors]
+        views = dict(zip(names, [v.view(t.shape) for v, t in zip(self.params.split(sizes), tensors)]))
+        grads = dict(zip(names, [v.view(t.shape) for v, t in zip(self.grads.split(sizes), tensors)]))
+        self.grad_by_name = grads
+        n_hidden = len(model.norms)
+        self.W = [views[f"linears.{i}.weight"] for i in range(n_hidden + 1)]
+        self.b = [views[f"linears.{i}.bias"].transpose(1, 2) for i in range(n_hidden + 1)]  # (K, 1, out)
+        self.gW = [grads[f"linears.{i}.weight"] for i in range(n_hidden + 1)]
+        self.gb = [grads[f"linears.{i}.bias"].squeeze(-1) for i in range(n_hidden + 1)]  # (K, out)
+        self.gamma = [views[f"norms.{i}.weight"].unsqueeze(1) for i in range(n_hidden)]  # (K, 1, h)
+        self.beta = [views[f"norms.{i}.bias"].unsqueeze(1) for i in range(n_hidden)]
+        self.g_gamma = [grads[f"norms.{i}.weight"] for i in range(n_hidden)]  # (K, h)
+        self.g_beta = [grads[f"norms.{i}.bias"] for i in range(n_hidden)]
+        self.mean = [n.running_mean.unsqueeze(1) for n in model.norms]
+        self.inv_std = [torch.rsqrt(n.running_var + n.eps).unsqueeze(1) for n in model.norms]
+
+    def gradient(self, X, y, keep, clip=None):
+        """Into ``self.grads``: mean over rows of each row's (clipped) gradient; X (K, B, F), y (K, B),
+        keep (K, B, sum(hidden)) of 0 and 1/(1-p), or None."""
+        B = X.shape[1]
+        keeps = keep.split(self.model.hidden_sizes, dim=2) if keep is not None else [None] * len(self.gamma)
+        acts, normed = [X], []
+        a = X
+        for W, b, gamma, beta, mean, inv_std, k in zip(self.W, self.b, self.gamma, self.beta, self.mean,
+                                                      self.inv_std, keeps):
+            x = torch.baddbmm(b, a, W.transpose(1, 2)).sub_(mean).mul_(inv_std)
+            a = torch.addcmul(beta, x, gamma).relu_()
+            if k is not None:
+                a.mul_(k)
+            acts.append(a), normed.append(x)
+        logits = torch.baddbmm(self.b[-1], a, self.W[-1].transpose(1, 2))  # (K, B, C)
+        d = logits.softmax(dim=2)
+        d.scatter_add_(2, y.unsqueeze(2), torch.full((*y.shape, 1), -1.0, device=X.device))  # softmax - one_hot
+        if clip is None:
+            d.mul_(1 / B)  # every row weighs 1/B: the deltas below are already weighted
+        linear_deltas, norm_deltas = [d], []
+        for i in reversed(range(len(self.gamma))):
+            dy = torch.ops.aten.threshold_backward(torch.bmm(linear_deltas[0], self.W[i + 1]), acts[i + 1], 0)
+            if keeps[i] is not None:
+                dy.mul_(keeps[i])  # 1/(1-p) where kept (threshold_backward zeroed the rest)
+            norm_deltas.insert(0, dy)
+            linear_deltas.insert(0, dy * (self.gamma[i] * self.inv_std[i]))
+        if clip is not None:
+            weights = (clip / self._squared_norms(acts, normed, linear_deltas, norm_deltas).sqrt().clamp(min=1e-12))
+            weights = weights.clamp(max=1).div_(B).unsqueeze(2)  # (K, B, 1)
+            for t in (*linear_deltas, *norm_deltas):
+                t.mul_(weights)
+        for a, dz, gW, gb in zip(acts, linear_deltas, self.gW, self.gb):
+            torch.bmm(dz.transpose(1, 2), a, out=gW)
+            torch.sum(dz, dim=1, out=gb)
+        for x, dy, g_gamma, g_beta in zip(normed, norm_deltas, self.g_gamma, self.g_beta):
+            torch.sum(dy * x, dim=1, out=g_gamma)
+            torch.sum(dy, dim=1, out=g_beta)
+
+    @staticmethod
+    def _squared_norms(acts, normed, linear_deltas, norm_deltas):
+        """Each row's squared gradient norm over all parameters of its model: (K, B)."""
+        total = 0
+        for a, dz in zip(acts, linear_deltas):
+            total = total + dz.square().sum(dim=2) * (a.square().sum(dim=2) + 1)
+        for x, dy in zip(normed, norm_deltas):
+            total = total + (dy.square() * (x.square() + 1)).sum(dim=2)
+        return total
+
+    def write_back(self):
+        """Copy the flat buffer into the model's parameters."""
+        for t, v in zip(self.tensors, self.params.split([t.numel() for t in self.tensors])):
+            t.copy_(v.view(t.shape))
 
 
 def _sgd(model, steps, generator, splits, params, **noise):
