@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-report bench-scale clean
+.PHONY: setup report test bench bench-report bench-scale leaderboard clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
@@ -33,6 +33,10 @@ bench-report: $(STAMP)  ## the default report's wall time against the seed noteb
 
 bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows: seconds and peak memory
 	$(BIN)/python benchmarks/bench_scale.py
+
+leaderboard: $(STAMP)  ## every method on eight scenarios, fresh models: writes benchmarks/leaderboard.md and .png
+	$(BIN)/python -m nbutils sweep parameters/sweeps/leaderboard.yaml $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers 2) \
+	    --leaderboard benchmarks/leaderboard.md
 
 clean:
 	rm -rf $(VENV) reports/*/

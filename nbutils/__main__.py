@@ -51,7 +51,9 @@ def main(argv=None):
                       help="notebook to execute (default: the master notebook)")
     grid.add_argument("--reports-dir", type=Path, default=REPORTS, help="folder that holds the sweep's folder "
                                                                            "(default: the project's reports/)")
-    grid.add_argument("--index-only", action="store_true", help="only rebuild index.html from the runs' files")
+    grid.add_argument("--index-only", action="store_true", help="only rebuild index.html (and --leaderboard) from the runs' files")
+    grid.add_argument("--leaderboard", type=Path, metavar="MARKDOWN", help="also write the runs' leaderboard "
+                      "there, with its heatmap beside it (e.g. benchmarks/leaderboard.md; see `make leaderboard`)")
     grid.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     render = commands.add_parser("render", help="render an executed notebook to self-contained HTML, code hidden")
@@ -90,6 +92,12 @@ def _positive(text):
     return value
 
 
+def _leaderboard(folder, output):
+    from nbutils import leaderboard  # imports PyTorch (the registry): only when asked for
+
+    return leaderboard.write(folder, output)
+
+
 def _sweep(args):
     """Plan, run and index a sweep; 0 if every run is ok or skipped, 1 if any failed, 2 if it could not start."""
     try:
@@ -98,6 +106,8 @@ def _sweep(args):
             if not (folder / sweep.MANIFEST).is_file():
                 raise sweep.SweepError(f"{folder} holds no sweep yet (no {sweep.MANIFEST}); run the sweep first")
             print(f"wrote {write_index(folder)}")
+            if args.leaderboard:
+                print("wrote {} and {}".format(*_leaderboard(folder, args.leaderboard)))
             return 0
         spec = sweep.read_spec(args.file)
         executor = (sweep.dask_executor(args.scheduler, args.kernel, args.notebook) if args.scheduler
@@ -110,6 +120,8 @@ def _sweep(args):
                 records = sweep.execute(jobs, pool, force=args.force, progress=not args.no_progress)
             finally:
                 index = write_index(folder)
+        if args.leaderboard:
+            print("wrote {} and {}".format(*_leaderboard(folder, args.leaderboard)))
     except (sweep.SweepError, ParameterError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """Running the master notebook with papermill and rendering it with nbconvert."""
 
 import os
+import tempfile
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -69,10 +71,15 @@ def run(files=(), overrides=None, name="default", *, reports_dir=None, kernel=KE
 
 
 class LocalKernelManager(AsyncKernelManager):
-    """A kernel on Unix sockets beside its connection file: nothing listens on the network, so the kernel has
-    no reason to warn that it runs over TCP without encryption, and parallel starts race for no port."""
+    """A kernel on Unix sockets of its own in the temporary folder: nothing listens on the network, so the
+    kernel has no reason to warn that it runs over TCP without encryption, and parallel starts race for no port."""
 
     transport = Unicode("ipc" if os.name == "posix" else "tcp")
+
+    def _ip_default(self):
+        if self.transport != "ipc":
+            return super()._ip_default()
+        return os.path.join(tempfile.gettempdir(), f"nbutils-kernel-{uuid.uuid4().hex[:12]}")  # one prefix per kernel
 
 
 def _execute(notebook, output, parameters, *, kernel, cell_timeout, progress, kernel_starts=3):

@@ -1,7 +1,8 @@
 """Sweeps: a grid of notebook runs from one YAML file, in local processes or on a Dask cluster.
 
-A sweep file names base parameter files, fixed ``parameters``, ``axes`` to cross and combinations to
-``exclude``. Each combination is one :func:`nbutils.runner.run` in ``<reports_dir>/<sweep>/<slug>/``,
+A sweep file names base parameter files, fixed ``parameters``, named ``scenarios`` (each a mapping of
+parameters that go together, such as a table and its forget request), ``axes`` to cross with them and
+combinations to ``exclude``. Each combination is one :func:`nbutils.runner.run` in ``<reports_dir>/<sweep>/<slug>/``,
 where the slug is built from the values that vary (``methods-gaussian__train_seed-0``). Every
 combination is validated before any run starts. Each run leaves ``sweep-run.json``, its status record,
 written when it ends; a run whose record says ``ok`` for the same parameters (compared by hash) is kept,
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, datasets, params, runner
 from nbutils.results import write_atomically
 
-SWEEP_KEYS = {"base", "parameters", "axes", "exclude"}
+SWEEP_KEYS = {"base", "parameters", "scenarios", "axes", "exclude"}
 STATUS_FILE = "sweep-run.json"  # a run's status record, next to its metrics.json
 MANIFEST = "sweep.json"  # the sweep's planned runs, in <reports_dir>/<sweep>/
 COMPLETE_FILES = ["metrics.json", "results.csv", "examples.parquet", "unlearning.html"]
@@ -67,16 +68,19 @@ def read_spec(path):
     if not isinstance(spec, dict):
         raise SweepError(f"{path}: expected a mapping with keys {sorted(SWEEP_KEYS)}")
     problems = [f"unknown key {key!r}; a sweep file has {sorted(SWEEP_KEYS)}" for key in spec if key not in SWEEP_KEYS]
-    spec = {"base": [], "parameters": {}, "axes": {}, "exclude": [], **spec}
+    spec = {"base": [], "parameters": {}, "scenarios": {}, "axes": {}, "exclude": [], **spec}
     if isinstance(spec["base"], str):
         spec["base"] = [spec["base"]]
     problems += [f"base: {base} does not exist (paths are relative to {ROOT})"
                  for base in spec["base"] if not (ROOT / base).is_file()]
     if not isinstance(spec["parameters"], dict):
         problems.append("parameters: expected a mapping of parameter names to values")
-    axes = spec["axes"]
-    if not isinstance(axes, dict) or not axes:
-        problems.append("axes: expected at least one axis, such as `train_seed: [0, 1, 2]`")
+    axes, scenarios = spec["axes"], spec["scenarios"]
+    if not isinstance(scenarios, dict) or not all(isinstance(v, dict) for v in scenarios.values()):
+        problems.append("scenarios: expected a mapping of scenario names to mappings of parameters")
+        scenarios = spec["scenarios"] = {}
+    if not isinstance(axes, dict) or not (axes or scenarios):
+        problems.append("axes: expected at least one axis, such as `train_seed: [0, 1, 2]`, or scenarios")
     else:
         problems += [f"axes: {name} needs a non-empty list of values, got {values!r}"
                      for name, values in axes.items() if not isinstance(values, list) or not values]
@@ -85,7 +89,7 @@ def read_spec(path):
     for i, entry in enumerate(spec["exclude"] or []):
         if not isinstance(entry, dict) or not entry:
             problems.append(f"exclude[{i}]: expected a mapping of axis names to values, got {entry!r}")
-        elif unknown := [key for key in entry if key not in (axes or {})]:
+        elif unknown := [key for key in entry if key not in (axes or {}) and key != "scenario"]:
             problems.append(f"exclude[{i}]: {unknown} are not axes; exclude matches axis values only")
     if problems:
         raise SweepError(f"{path}:\n  - " + "\n  - ".join(problems))
@@ -93,9 +97,11 @@ def read_spec(path):
 
 
 def combinations(spec):
-    """The axis values of every combination, in the order of the axes, less those ``exclude`` matches."""
-    names = list(spec["axes"])
-    every = [dict(zip(names, values)) for values in itertools.product(*spec["axes"].values())]
+    """The scenario and axis values of every combination, scenarios first, in the order of the axes, less those
+    ``exclude`` matches."""
+    axes = {**({"scenario": list(spec["scenarios"])} if spec["scenarios"] else {}), **spec["axes"]}
+    names = list(axes)
+    every = [dict(zip(names, values)) for values in itertools.product(*axes.values())]
     kept = [c for c in every if not any(all(c[k] == v for k, v in entry.items()) for entry in spec["exclude"])]
     if not kept:
         raise SweepError("every combination is excluded")
@@ -140,7 +146,8 @@ def plan(spec, folder, *, threads, notebook=NOTEBOOK, kernel=KERNEL, cell_timeou
     jobs, problems = [], []
     for varying in combinations(spec):
         name = slug(varying)
-        given = {**base, **varying}
+        scenario = spec["scenarios"].get(varying.get("scenario"), {})
+        given = {**base, **scenario, **{k: v for k, v in varying.items() if k != "scenario"}}
         if "threads" not in spec["parameters"] and "threads" not in spec["axes"]:
             given["threads"] = threads
         stand_in = _cpu_stand_in(given)

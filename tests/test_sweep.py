@@ -132,7 +132,7 @@ def test_index_opens_in_headless_chromium(smoke_sweep):
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as local:
         yield local
 
@@ -145,6 +145,27 @@ def test_a_sweep_runs_on_a_dask_cluster(cluster, tmp_path):
     cuda = sweep.read_status(tmp_path / "on-dask" / "device-cuda")
     assert cuda["status"] == "ok" if sweep._cuda_here() else "no CUDA GPU" in cuda["reason"]
     assert (tmp_path / "on-dask" / "index.html").is_file()
+
+
+def test_the_leaderboard_runs_on_a_two_worker_dask_cluster_and_rebuilds_the_same_from_its_files(cluster, tmp_path):
+    spec = PARAMETERS / "sweeps" / "leaderboard-smoke.yaml"
+    board = tmp_path / "board" / "leaderboard.md"
+    code, output = sweep_command(spec, "--scheduler", cluster.scheduler_address, "--reports-dir", tmp_path,
+                                 "--leaderboard", board)
+    assert code == 0, output
+    scenarios = list(yaml.safe_load(spec.read_text())["scenarios"])
+    assert {sweep.read_status(tmp_path / "leaderboard-smoke" / f"scenario-{s}")["status"] for s in scenarios} == {"ok"}
+    text = board.read_text()
+    assert board.with_suffix(".png").stat().st_size > 10_000
+    assert "## Across scenarios" in text and "## Does noise help, at equal cost?" in text
+    for scenario in scenarios:
+        section = text.split(f"## {scenario}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+        assert len(rows) == 3 and rows[0].startswith("| 1 |")  # gaussian, repair and fine-tuning, ranked
+    again = tmp_path / "again.md"
+    code, output = sweep_command(spec, "--index-only", "--reports-dir", tmp_path, "--leaderboard", again)
+    assert code == 0, output
+    assert again.read_text() == text.replace("(leaderboard.png)", "(again.png)")
 
 
 def test_a_worker_without_the_kernel_is_named_before_anything_runs(cluster, tmp_path):

@@ -112,3 +112,7 @@ METHODS = {
                ("cfw_sigmas", "cfw_epochs", "cfw_lr", "finetune_batch_size"), competition.cfw),
     ]
 }
+# The methods that perturb the weights with random noise (the leaderboard marks them): the seed's five, Fisher
+# forgetting, noise then repair, certified noise, Langevin fine-tuning and CFW.
+ADDS_NOISE = frozenset({"gaussian", "laplacian", "adaptive", "layerwise", "gradient", "fisher", "repair", "certified",
+                        "langevin", "cfw"})

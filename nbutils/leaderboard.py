@@ -1,0 +1,173 @@
+"""The tabular unlearning leaderboard: a sweep's runs, one per scenario, read into one ranked table and a heatmap.
+
+Every figure comes from the runs' ``results.csv`` report replicates (fresh models: each method at the operating
+point its tuning replicate chose). A method's score in a scenario is its challenge score as a share of the
+ceiling (a second retrained ensemble) of the same replicate, averaged over the replicates with Student's t
+interval across them; its cost is its seconds per model as a share of retraining's.
+"""
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from nbutils import ROOT, intervals, sweep
+from nbutils.methods import ADDS_NOISE, METHODS
+from nbutils.results import write_atomically
+
+
+def collect(folder):
+    """One row per scenario, method and report replicate: share of the ceiling, cost share, Avg. Gap and the
+    per-example attack, from every run of the sweep in ``folder`` that finished ``ok``."""
+    manifest = json.loads((Path(folder) / sweep.MANIFEST).read_text())
+    frames = []
+    for run in manifest["runs"]:
+        out = Path(folder) / run["slug"]
+        if sweep.read_status(out).get("status") != "ok":
+            continue
+        results = pd.read_csv(out / "results.csv")
+        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"], sort=False).first().reset_index()
+        for replicate, rows in fresh.groupby("replicate"):
+            by_method = rows.set_index("method")
+            ceiling, retrain = by_method.loc["retrain_2", "challenge_score"], by_method.loc["retrain", "seconds_per_model"]
+            methods = rows[rows["method"].isin(METHODS)].drop_duplicates("method")  # the operating point, not a control
+            frames.append(pd.DataFrame({
+                "scenario": run["varying"].get("scenario", run["slug"]), "method": methods["method"],
+                "setting": methods["setting"], "replicate": replicate,
+                "share": methods["challenge_score"] / ceiling, "cost": methods["seconds_per_model"] / retrain,
+                "avg_gap": methods["avg_gap"], "attack_acc": methods["attack_acc"],
+                "attack_worst": methods["attack_worst"]}))
+    if not frames:
+        raise sweep.SweepError(f"no run in {folder} finished ok; run the sweep first")
+    return pd.concat(frames, ignore_index=True)
+
+
+def rank(per_replicate):
+    """Per scenario and method: mean share of the ceiling with its t interval across replicates, the other
+    figures' means, and the rank by mean share (1 is best)."""
+    rows = []
+    for (scenario, method), group in per_replicate.groupby(["scenario", "method"], sort=False):
+        share, low, high = intervals.t_interval(group["share"])
+        rows.append({"scenario": scenario, "method": method, "setting": group["setting"].iloc[0], "share": share,
+                     "share_lo": low, "share_hi": high, "replicates": len(group),
+                     **group[["cost", "avg_gap", "attack_acc", "attack_worst"]].mean().to_dict()})
+    table = pd.DataFrame(rows)
+    table["rank"] = table.groupby("scenario")["share"].rank(ascending=False, method="min").astype(int)
+    return table.sort_values(["scenario", "rank"], kind="stable").reset_index(drop=True)
+
+
+def across_scenarios(table):
+    """Per method: its mean rank over scenarios, and in how many its mean share lies within the best's interval."""
+    best = table[table["rank"] == 1].set_index("scenario")
+    near = table.apply(lambda r: r["share"] >= best.loc[r["scenario"], "share_lo"], axis=1)
+    out = table.assign(near_best=near).groupby("method").agg(
+        mean_rank=("rank", "mean"), near_best=("near_best", "sum"), scenarios=("scenario", "nunique"),
+        mean_share=("share", "mean"), mean_cost=("cost", "mean"))
+    return out.sort_values(["mean_rank", "mean_share"], ascending=[True, False])
+
+
+def noise_at_equal_cost(folder):
+    """Per scenario: noise then repair at its operating point against fine-tuning alone at the same steps, on the
+    report replicates (challenge score difference, t interval across replicates), or None where they did not run."""
+    manifest = json.loads((Path(folder) / sweep.MANIFEST).read_text())
+    answers = {}
+    for run in manifest["runs"]:
+        out = Path(folder) / run["slug"]
+        if sweep.read_status(out).get("status") != "ok":
+            continue
+        results = pd.read_csv(out / "results.csv")
+        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"]).first()["challenge_score"]
+        repair = [s for (r, m, s) in fresh.index if m == "repair"]
+        if not repair or not any(m == "finetune" and s == repair[0] for (_, m, s) in fresh.index):
+            continue
+        differences = [fresh[(r, "repair", repair[0])] - fresh[(r, "finetune", repair[0])]
+                       for r in sorted({r for (r, _, _) in fresh.index})]
+        answers[run["varying"].get("scenario", run["slug"])] = (repair[0], *intervals.t_interval(differences))
+    return answers
+
+
+def heatmap(table, path):
+    """Share of the ceiling, scenario × method, noise methods marked with an asterisk; written to ``path``."""
+    order = across_scenarios(table).index
+    grid = table.pivot(index="scenario", columns="method", values="share")[order]
+    grid.columns = [f"{METHODS[m].label}{' *' if m in ADDS_NOISE else ''}" for m in grid.columns]
+    fig = Figure(figsize=(2.5 + 0.75 * grid.shape[1], 3.5 + 0.5 * grid.shape[0]))  # no pyplot: no backend to pick
+    ax = fig.subplots()
+    sns.heatmap(100 * grid, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "share of the ceiling (%)"}, ax=ax)
+    ax.set(xlabel="method (* adds noise to the weights), by mean rank", ylabel="scenario",
+           title="Challenge score on fresh models as a share of the ceiling")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def markdown(folder, table, overall, noise, figure_name):
+    """The leaderboard page: provenance on top, then the answer across scenarios, then each scenario."""
+    records = [sweep.read_status(Path(folder) / run["slug"])
+               for run in json.loads((Path(folder) / sweep.MANIFEST).read_text())["runs"]]
+    started = min(r["started"] for r in records if r.get("started"))
+    finished = max(r["finished"] for r in records if r.get("finished"))
+    wall = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    lines = [
+        "# A tabular unlearning leaderboard", "",
+        f"- date: {datetime.now(timezone.utc):%Y-%m-%d}; machine: {_machine()}; commit: {_commit()}",
+        f"- sweep: `{json.loads((Path(folder) / sweep.MANIFEST).read_text())['source']}`, {len(records)} runs, "
+        f"wall time {wall.total_seconds() / 60:.1f} min (first start to last finish)",
+        "- score: each method's challenge score on fresh models (its operating point chosen on a tuning replicate) "
+        "as a share of the ceiling of the same replicate, mean over report replicates [95 % t interval]; cost: "
+        "seconds per model as a share of retraining's; * marks methods that add noise to the weights", "",
+        f"![Share of the ceiling, scenario by method]({figure_name})", "",
+        "## Across scenarios", "",
+        "| method | mean rank | scenarios within the best's interval | mean share of the ceiling | mean cost |",
+        "|---|---|---|---|---|",
+    ]
+    for method, r in overall.iterrows():
+        lines.append(f"| {_label(method)} | {r.mean_rank:.1f} | {int(r.near_best)} of {int(r.scenarios)} | "
+                     f"{r.mean_share:.0%} | {r.mean_cost:.1%} |")
+    lines += ["", "## Does noise help, at equal cost?", "",
+              "Noise then repair at its operating point against fine-tuning alone at the same steps, on the same "
+              "fresh models; challenge-score difference, mean over report replicates [95 % t interval].", ""]
+    for scenario, (steps, mean, low, high) in noise.items():
+        verdict = "noise helps" if low > 0 else "noise hurts" if high < 0 else "no difference can be told"
+        lines.append(f"- {scenario} ({steps}): {mean:+.3f} [{low:+.3f}, {high:+.3f}]: {verdict}")
+    for scenario, rows in table.groupby("scenario", sort=False):
+        lines += ["", f"## {scenario}", "",
+                  "| rank | method | setting | share of the ceiling | cost | Avg. Gap | attack acc | attack acc, worst 10 % |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in rows.itertuples():
+            lines.append(f"| {r.rank} | {_label(r.method)} | {r.setting} | {r.share:.0%} [{r.share_lo:.0%}, "
+                         f"{r.share_hi:.0%}] | {r.cost:.1%} | {r.avg_gap:.2f} | {r.attack_acc:.3f} | {r.attack_worst:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(folder, output):
+    """Write ``output`` (markdown) and the heatmap beside it (same name, .png) from the sweep in ``folder``."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table = rank(collect(folder))
+    figure = output.with_suffix(".png")
+    heatmap(table, figure)
+    write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(folder), figure.name))
+    return output, figure
+
+
+def _label(method):
+    return f"{METHODS[method].label}{' *' if method in ADDS_NOISE else ''}"
+
+
+def _machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return f"{model}, {sweep.usable_cores()} cores, {platform.system()}"
+
+
+def _commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
