@@ -28,7 +28,7 @@ from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
 from nbutils.metrics import accuracies, diverged, param_distance, predict
-from nbutils.methods import METHODS
+from nbutils.methods import METHODS, importance
 from nbutils.train import fit_ensemble
 
 EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most
@@ -194,13 +194,17 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
 
 
 def _unlearn(name, value, generator, reference, splits, params):
-    """(the unlearned ensemble, seconds per model), warning about models whose weights diverged."""
+    """(the unlearned ensemble, seconds per model), warning about models whose weights diverged.
+
+    The seconds include the full measured time of any importance the method reused from an earlier setting
+    (:mod:`nbutils.methods.importance`), so each setting's cost is what it would be alone."""
     method = METHODS[name]
     start = time.perf_counter()
-    model = method.apply(reference.original, value, generator, splits, params)
+    with importance.charged() as reused:  # importances computed for an earlier setting, and their seconds
+        model = method.apply(reference.original, value, generator, splits, params)
     if splits.X_forget.is_cuda:
         torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
-    seconds = (time.perf_counter() - start) / model.n_models
+    seconds = (time.perf_counter() - start + sum(reused)) / model.n_models  # each setting as if it ran alone
     if (bad := diverged(model).sum()):
         print(f"{method.label} ({value}): {bad} of {model.n_models} models diverged (non-finite weights); "
               "they predict nothing, and count as wrong wherever class 0 is not the label")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
 from nbutils import ROOT, runtime
-from nbutils.methods import METHODS, Method, certified, finetune, fisher, gradients, noise
+from nbutils.methods import METHODS, Method, certified, dampening, finetune, fisher, gradients, importance, noise
 from nbutils.model import draw_keep_masks
 
 PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
@@ -260,6 +260,29 @@ def test_langevin_clips_each_rows_gradient_and_adds_noise_of_its_level(small_spl
     noisy = METHODS["langevin"].apply(model, (sigma, 1), runtime.generator(CPU, 3), small_splits, params)
     values = torch.cat([(b - a).flatten() for a, b in zip(one_step.parameters(), noisy.parameters())])
     assert values.std().item() == pytest.approx(sigma, rel=0.03)  # same batches and masks, plus the noise
+
+
+def test_importances_are_computed_once_per_model_and_rows_and_each_reuse_is_charged(small_splits, monkeypatch):
+    calls = []
+    for module, name in [(fisher, "expected_fisher"), (dampening, "empirical_fisher")]:
+        def counting(*args, real=getattr(module, name), name=name):
+            calls.append(name)
+            return real(*args)
+        monkeypatch.setattr(module, name, counting)
+    model = make_ensemble(3).eval()
+    first = fisher.noise_std(model, small_splits.X_retain, 1e-6)
+    with importance.charged() as reused:
+        second = fisher.noise_std(model, small_splits.X_retain, 1e-5)
+        dampening.dampening_factors(model, small_splits, 3.0, 1.0)
+        dampening.dampening_factors(model, small_splits, 4.0, 0.1)
+    assert calls == ["expected_fisher", "empirical_fisher", "empirical_fisher"]
+    assert len(reused) == 2 and min(reused) > 0  # the Fisher once, the dampening importances once
+    for name, std in first.items():
+        torch.testing.assert_close(second[name], std * 10 ** 0.5)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # a changed model: computed again
+    fisher.noise_std(model, small_splits.X_retain, 1e-6)
+    assert calls.count("expected_fisher") == 2
 
 
 # Certified noise

@@ -8,9 +8,10 @@ BatchNorm in evaluation mode). The variance is clamped as the public code clamps
 it (Golatkar's ``get_mean_var``, copied in SalUn's ``fisher_new``): 1 / (F + 1e-8)
 at most 1e3, and at most 1e2 for the output layer, before the factor alpha. Their
 further heuristics (row-averaged variances, ten times more on BatchNorm and the
-output layer) are left out.
+output layer) are left out. F is computed once per model and retain set (:mod:`importance`).
 """
 
+from nbutils.methods import importance
 from nbutils.methods.gradients import expected_fisher
 from nbutils.methods.noise import perturbed, randn
 
@@ -20,7 +21,7 @@ MAX_INVERSE_FISHER_OUTPUT = 1e2
 
 def noise_std(model, X_retain, alpha):
     """Each parameter's noise standard deviation, sqrt(alpha * clamped 1 / (F + 1e-8)), by name."""
-    fisher = expected_fisher(model, X_retain)
+    fisher = importance.cached("expected_fisher", model, (X_retain,), lambda: expected_fisher(model, X_retain))
     output = f"linears.{len(model.linears) - 1}."
     return {
         name: (alpha * (1 / (f + 1e-8)).clamp(max=MAX_INVERSE_FISHER_OUTPUT if name.startswith(output)
