@@ -33,11 +33,16 @@ def comparisons(scored):
     return intervals.Comparisons(values, draws)
 
 
+def control(params):
+    """Noise then repair's control: its repair (``repair_with``) alone, at the same settings."""
+    return params["repair_with"]
+
+
 def controls(points, params):
-    """The extra configuration the report replicates run so that "does noise help?" is asked at equal cost:
-    fine-tuning alone at the step count of noise then repair's operating point."""
-    if {"repair", "finetune"} <= set(points) and points["repair"] != points["finetune"]:
-        return [("finetune", points["repair"])]
+    """The extra configuration the report replicates run so that "does noise help?" is asked at equal cost: the
+    repair alone at the setting of noise then repair's operating point."""
+    if "repair" in points and control(params) in points and points["repair"] != points[control(params)]:
+        return [(control(params), points["repair"])]
     return []
 
 
@@ -93,11 +98,12 @@ def recommended(tuning, params):
 def _noise_on_fresh(mean, compare, params):
     """Noise then repair at its operating point against fine-tuning alone at the same steps, on fresh models."""
     repair = [c for c in mean.index if c[0] == "repair"]
-    if not repair or ("finetune", repair[0][1]) not in mean.index:
+    if not repair or (control(params), repair[0][1]) not in mean.index:
         return None
-    r, f = repair[0], ("finetune", repair[0][1])
+    r, f = repair[0], (control(params), repair[0][1])
     base = f"{label(params['repair_base'])} at {params['repair_base_value']:g}"
-    text = (f"noise then repair ({base}, {r[1]}, its operating point) against fine-tuning alone at the same steps: "
+    text = (f"noise then repair ({base}, then {label(f[0])} at {r[1]}, its operating point) against "
+            f"{label(f[0])} alone at the same setting: "
             f"Avg. Gap {mean.loc[r, 'avg_gap']:.2f} against {mean.loc[f, 'avg_gap']:.2f}, "
             f"{1000 * mean.loc[r, 'seconds_per_model']:.2f} against {1000 * mean.loc[f, 'seconds_per_model']:.2f} ms per model")
     if not params["challenge_models"]:
@@ -112,20 +118,20 @@ def _noise_on_fresh(mean, compare, params):
 def _noise_on_tuning(tuning, compare, params):
     """Noise then repair against fine-tuning alone at every step count of the tuning sweep, read together."""
     mean = _means(tuning)
-    if not params["challenge_models"] or not {"repair", "finetune"} <= set(tuning["method"]):
+    if not params["challenge_models"] or not {"repair", control(params)} <= set(tuning["method"]):
         return None
-    steps = [s for s in mean.loc["repair"].index if s in mean.loc["finetune"].index and s != "steps=0"]
+    steps = [s for s in mean.loc["repair"].index if s in mean.loc[control(params)].index and s != "steps=0"]
     if not steps:
         return None
     level = intervals.simultaneous(len(steps))
     parts, counts = [], {"better": [], "worse": []}
     for setting in steps:
-        r, f = ("repair", setting), ("finetune", setting)
+        r, f = ("repair", setting), (control(params), setting)
         difference, apart = _difference(compare, r, f, level)
         parts.append(f"{setting}: {difference}")
         if apart:
             counts["better" if mean.loc[r, "challenge_score"] > mean.loc[f, "challenge_score"] else "worse"].append(setting)
-    return (f"On the tuning replicate, at each of the {len(steps)} step counts of the sweep (simultaneous "
+    return (f"On the tuning replicate, at each of the {len(steps)} settings of the sweep (simultaneous "
             f"{100 * level:.4g} % intervals, Bonferroni over {len(steps)}): " + "; ".join(parts)
             + f". Noise is better at {len(counts['better'])}, worse at {len(counts['worse'])}, and cannot be told "
             f"apart at {len(steps) - len(counts['better']) - len(counts['worse'])}.")
@@ -243,7 +249,7 @@ def verdict(report, tuning, params, compare):
                    f"score was computed (`challenge_models: 0`) ({_link('summary', 'summary')}).")
     noise = _noise_on_fresh(mean, compare, params)
     out.append(f"- **Does noise help?** {noise[0][0].upper() + noise[0][1:]} ({_link('findings', 'findings')})." if noise
-               else f"- **Does noise help?** Not tested: noise then repair and fine-tuning alone did not both run "
+               else f"- **Does noise help?** Not tested: noise then repair and its repair alone did not both run "
                     f"({_link('findings', 'findings')}).")
     out.append(_caveat(best, apart, challenge, report, mean, tuned))
     return "\n".join(out)

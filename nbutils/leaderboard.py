@@ -17,6 +17,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from nbutils import ROOT, intervals, sweep
+from nbutils.findings import control
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.results import write_atomically
 
@@ -72,8 +73,9 @@ def across_scenarios(table):
 
 
 def noise_at_equal_cost(folder):
-    """Per scenario: noise then repair at its operating point against fine-tuning alone at the same steps, on the
-    report replicates (challenge score difference, t interval across replicates), or None where they did not run."""
+    """Per scenario: noise then repair at its operating point against its repair alone at the same setting, on the
+    report replicates: (setting, challenge score difference, its t interval across replicates); scenarios where
+    they did not both run are left out."""
     manifest = json.loads((Path(folder) / sweep.MANIFEST).read_text())
     answers = {}
     for run in manifest["runs"]:
@@ -81,13 +83,14 @@ def noise_at_equal_cost(folder):
         if sweep.read_status(out).get("status") != "ok":
             continue
         results = pd.read_csv(out / "results.csv")
+        repair_with = control(json.loads((out / "metrics.json").read_text())["parameters"])
         fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"]).first()["challenge_score"]
         repair = [s for (r, m, s) in fresh.index if m == "repair"]
-        if not repair or not any(m == "finetune" and s == repair[0] for (_, m, s) in fresh.index):
+        if not repair or not any(m == repair_with and s == repair[0] for (_, m, s) in fresh.index):
             continue
-        differences = [fresh[(r, "repair", repair[0])] - fresh[(r, "finetune", repair[0])]
+        differences = [fresh[(r, "repair", repair[0])] - fresh[(r, repair_with, repair[0])]
                        for r in sorted({r for (r, _, _) in fresh.index})]
-        answers[run["varying"].get("scenario", run["slug"])] = (repair[0], *intervals.t_interval(differences))
+        answers[run["varying"].get("scenario", run["slug"])] = (f"{repair_with}, {repair[0]}", *intervals.t_interval(differences))
     return answers
 
 
@@ -96,12 +99,15 @@ def heatmap(table, path):
     order = across_scenarios(table).index
     grid = table.pivot(index="scenario", columns="method", values="share")[order]
     grid.columns = [f"{METHODS[m].label}{' *' if m in ADDS_NOISE else ''}" for m in grid.columns]
-    fig = Figure(figsize=(2.5 + 0.75 * grid.shape[1], 3.5 + 0.5 * grid.shape[0]))  # no pyplot: no backend to pick
+    fig = Figure(figsize=(4 + 0.7 * grid.shape[1], 3 + 0.45 * grid.shape[0]), layout="constrained")  # no pyplot
     ax = fig.subplots()
     sns.heatmap(100 * grid, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "share of the ceiling (%)"}, ax=ax)
-    ax.set(xlabel="method (* adds noise to the weights), by mean rank", ylabel="scenario",
-           title="Challenge score on fresh models as a share of the ceiling")
-    fig.tight_layout()
+    ax.set(xlabel="method, by mean rank (* adds noise to the weights)", ylabel="",
+           title="Challenge score on fresh models, % of the ceiling")
+    ax.tick_params(axis="y", rotation=0)
+    ax.tick_params(axis="x", rotation=45)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
     fig.savefig(path, dpi=100)
 
 
@@ -129,7 +135,7 @@ def markdown(folder, table, overall, noise, figure_name):
         lines.append(f"| {_label(method)} | {r.mean_rank:.1f} | {int(r.near_best)} of {int(r.scenarios)} | "
                      f"{r.mean_share:.0%} | {r.mean_cost:.1%} |")
     lines += ["", "## Does noise help, at equal cost?", "",
-              "Noise then repair at its operating point against fine-tuning alone at the same steps, on the same "
+              "Noise then repair at its operating point against its repair alone at the same setting, on the same "
               "fresh models; challenge-score difference, mean over report replicates [95 % t interval].", ""]
     for scenario, (steps, mean, low, high) in noise.items():
         verdict = "noise helps" if low > 0 else "noise hurts" if high < 0 else "no difference can be told"
