@@ -211,15 +211,23 @@ def _unlearn(name, value, generator, reference, splits, params):
     return model, seconds
 
 
+def method_generator(device, params, name, label, replicate=0):
+    """The random stream of one method at one setting on one replicate. Noise then repair and its control (its
+    repair alone) share it: at equal settings they draw the same batches and dropout masks, and differ only by
+    the noise, which noise then repair draws from a stream of its own (common random numbers)."""
+    stream = "repair" if name in ("repair", params["repair_with"]) else name
+    return runtime.generator(device, params["noise_seed"], "noise", stream, label, *((replicate,) if replicate else ()))
+
+
 def sweep(name, params, replicate, device):
     """Apply one method at each of its settings to every original model of ``replicate`` and score each result.
 
     Returns one :class:`Scored` per setting, each with the method's seconds per model.
     """
     method, reference, dataset = METHODS[name], replicate.reference, replicate.dataset
-    generator = runtime.generator(device, params["noise_seed"], "noise", name)
     scored = []
     for label, value in method.settings(params).items():
+        generator = method_generator(device, params, name, label, replicate.number)
         model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
         scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
                                model=model, seconds_per_model=seconds, replicate=replicate.number))
@@ -234,7 +242,7 @@ def fresh(params, replicate, configurations, device):
     for name, label in configurations:
         method = METHODS[name]
         value = method.settings(params)[label]
-        generator = runtime.generator(device, params["noise_seed"], "noise", name, label, replicate.number)
+        generator = method_generator(device, params, name, label, replicate.number)
         model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
         scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
                                model=model, seconds_per_model=seconds, replicate=replicate.number))
