@@ -160,17 +160,14 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     (see :func:`nbutils.model.draw_keep_masks`) for up to ``MASK_BYTES`` of steps at a time, so memory stays
     bounded on large tables. A final batch of a single row is skipped, since BatchNorm cannot train on it.
     Each model's gradient is that of its own mean cross-entropy, and Adam's update is elementwise, so each
-    model's training is what it would be alone. On CPU the models are split into blocks (:func:`_blocks`)
-    that as many threads as torch may use train side by side, each on one core; on other devices all
-    models go at once. Neither changes any number.
+    model's training is what it would be alone. On CPU the models are split into blocks
+    (:func:`model_blocks`) that as many threads as torch may use train side by side, one core each; on other
+    devices all models go at once. That changes numbers only by rounding (MKL's products round differently
+    with the thread count): the same parameters and thread count give the same numbers run after run.
 
     Returns the mean training loss per model and epoch, an array of shape (K, epochs).
     """
     n, k = len(X), model.n_models
-    workers = min(torch.get_num_threads(), k) if X.device.type == "cpu" and PARALLEL_BLOCKS else 1
-    blocks = _blocks(k, workers) if X.device.type == "cpu" else [slice(0, k)]
-    groups = [blocks[w::workers] for w in range(workers)]  # the blocks each thread trains
-    steps = {(b.start, b.stop): _Step(model, lr, b) for b in blocks}  # each updates its slices in place
     starts = [s for s in range(0, n, batch_size) if n - s > 1]  # a last batch of one row: BatchNorm cannot train
     width, p = sum(model.hidden_sizes), model.dropout
     threshold, scale = keep_threshold(p), (1 / (1 - p) if p else 1.0)
@@ -178,15 +175,16 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     buffer = torch.empty((per_draw * k * batch_size * width + 3) // 4, dtype=torch.int64, device=X.device)
     losses = torch.zeros(k, epochs, device=X.device)
 
-    def train_group(group, order, chunk, bits):
+    def train_group(group, order, chunk, bits, epoch):
         for j, start in enumerate(chunk):
             rows = order[:, start:start + batch_size]
             for block in group:
                 keep = torch.mul(bits[j, block, :rows.shape[1]] >= threshold, scale) if p else None
-                steps[block.start, block.stop](X[rows[block]], y[rows[block]], keep, losses[block, epoch])
+                steps[block.start](X[rows[block]], y[rows[block]], keep, losses[block, epoch])
 
     model.train()
-    with torch.no_grad(), ThreadPoolExecutor(workers) as pool, _threads_per_worker(1 if workers > 1 else None):
+    with torch.no_grad(), model_blocks(k, X.device) as (blocks, run):
+        steps = {block.start: _Step(model, lr, block) for block in blocks}  # each updates its slices in place
         for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False,
                           mininterval=2):
             order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)  # (K, n)
@@ -196,29 +194,34 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
                 if p:
                     bits = random_int16(len(chunk) * k * batch_size * width, generator, buffer)
                     bits = bits.view(len(chunk), k, batch_size, width)
-                if workers == 1:
-                    train_group(groups[0], order, chunk, bits)
-                else:
-                    list(pool.map(train_group, groups, *[[a] * workers for a in (order, chunk, bits)]))
+                run(train_group, order, chunk, bits, epoch)
     model.eval()
     return (losses / len(starts)).cpu().numpy()
 
 
-def _blocks(k, workers):
-    """Contiguous blocks of models: at least one per worker, at most ``MODELS_PER_PASS`` models each."""
-    count = max(workers, math.ceil(k / MODELS_PER_PASS))
-    size = math.ceil(k / count)
-    return [slice(first, min(first + size, k)) for first in range(0, k, size)]
-
-
 @contextlib.contextmanager
-def _threads_per_worker(threads):
-    """Set torch's intra-op threads for the block, then restore them; None leaves them alone."""
+def model_blocks(k, device):
+    """Split K models into contiguous blocks; yields (blocks, run).
+
+    ``run(fn, *args)`` calls ``fn(group, *args)`` once per worker, ``group`` the blocks that worker owns, and
+    returns when all are done. On CPU there is one worker thread per torch thread, each with one intra-op
+    thread, and at most ``MODELS_PER_PASS`` models per block; elsewhere one block holds every model. Workers
+    must draw nothing from a shared generator: the caller draws, then hands each worker its part.
+    """
+    on_cpu = device.type == "cpu"
+    workers = min(torch.get_num_threads(), k) if on_cpu and PARALLEL_BLOCKS else 1
+    count = max(workers, math.ceil(k / MODELS_PER_PASS)) if on_cpu else 1
+    size = math.ceil(k / count)
+    blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
+    groups = [blocks[w::workers] for w in range(workers)]
+    if workers == 1:
+        yield blocks, lambda fn, *args: fn(groups[0], *args)
+        return
     before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     try:
-        yield
+        with ThreadPoolExecutor(workers) as pool:
+            yield blocks, lambda fn, *args: list(pool.map(fn, groups, *[[a] * workers for a in args]))
     finally:
         torch.set_num_threads(before)
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
-from nbutils import ROOT, runtime
+from nbutils import ROOT, runtime, train
 from nbutils.methods import METHODS, Method, certified, dampening, finetune, fisher, gradients, importance, noise
 from nbutils.model import draw_keep_masks
 
@@ -283,6 +283,22 @@ def test_importances_are_computed_once_per_model_and_rows_and_each_reuse_is_char
         next(model.parameters()).add_(1.0)  # a changed model: computed again
     fisher.noise_std(model, small_splits.X_retain, 1e-6)
     assert calls.count("expected_fisher") == 2
+
+
+def test_fine_tuning_blocks_and_threads_change_numbers_only_by_rounding(small_splits, monkeypatch):
+    """Masks and noise are drawn before the blocks step, so splitting the models changes only rounding."""
+    model = make_ensemble(5, dropout=0.3)
+
+    def tuned(parallel, per_pass):
+        monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
+        monkeypatch.setattr(train, "MODELS_PER_PASS", per_pass)
+        return finetune.retain_sgd(model, small_splits.X_retain, small_splits.y_retain, steps=7, lr=0.1,
+                                   batch_size=16, generator=runtime.generator(CPU, 5), clip=1.0, sigma=0.01)
+
+    one = tuned(False, 64)
+    for parallel, per_pass in [(True, 64), (True, 2)]:
+        for a, b in zip(one.parameters(), tuned(parallel, per_pass).parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 # Certified noise

@@ -18,6 +18,7 @@ import math
 import torch
 
 from nbutils.model import keep_threshold, random_int16
+from nbutils.train import MASK_BYTES, model_blocks
 
 
 def batch_indices(n_models, n_rows, steps, batch_size, generator):
@@ -36,44 +37,61 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     Each step: theta <- theta - lr * mean_b clip(g_b) + sigma * N(0, I), where g_b is row b's
     cross-entropy gradient and clip scales it to norm at most ``clip`` (None: no clipping).
     Every step draws its own dropout masks. Batches are drawn up front, so the same generator
-    state gives the same batches whatever sigma is. The step is :class:`SGDStep`'s hand-written
-    backward on one flat buffer of every parameter.
+    state gives the same batches whatever sigma is. Each step is :class:`SGDStep`'s hand-written
+    backward; on CPU, blocks of models step side by side on their own threads
+    (:func:`nbutils.train.model_blocks`), with masks and noise drawn beforehand, ``MASK_BYTES`` at a time.
     """
     out = copy.deepcopy(model)
     out.eval()
-    batches = batch_indices(out.n_models, len(X), steps, batch_size, generator)
-    step = SGDStep(out)
-    width, p = sum(out.hidden_sizes), out.dropout
-    with torch.no_grad():
-        for rows in batches:  # rows: (K, B)
-            keep = None
+    k, width, p = out.n_models, sum(out.hidden_sizes), out.dropout
+    batches = batch_indices(k, len(X), steps, batch_size, generator)
+    names, tensors = zip(*out.named_parameters())
+    n_params = sum(t[0].numel() for t in tensors)  # per model
+    per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width + (4 * k * n_params if sigma else 0)))
+
+    def run_group(group, rows_chunk, bits, noise):
+        for j, rows in enumerate(rows_chunk):  # rows: (K, B)
+            for block in group:
+                step = sgd_steps[block.start]
+                keep = torch.mul(bits[j, block] >= keep_threshold(p), 1 / (1 - p)) if p else None
+                step.gradient(X[rows[block]], y[rows[block]], keep, clip)
+                torch._foreach_add_(step.params, step.grads, alpha=-lr)
+                if sigma:
+                    torch._foreach_add_(step.params, [v[block] for v in unstack_noise(noise[j])], alpha=sigma)
+
+    def unstack_noise(flat):
+        """Views of one step's noise, drawn flat, shaped like the parameters (K, ...)."""
+        sizes = [t.numel() for t in tensors]
+        return [v.view(t.shape) for v, t in zip(flat.split(sizes), tensors)]
+
+    with torch.no_grad(), model_blocks(k, X.device) as (blocks, run):
+        sgd_steps = {block.start: SGDStep(out, block) for block in blocks}
+        for first in range(0, steps, per_draw):
+            rows_chunk = batches[first:first + per_draw]
+            bits = noise = None
             if p:
-                bits = random_int16(rows.numel() * width, generator).view(*rows.shape, width)
-                keep = torch.mul(bits >= keep_threshold(p), 1 / (1 - p))
-            step.gradient(X[rows], y[rows], keep, clip)
-            step.params.sub_(step.grads, alpha=lr)
+                bits = random_int16(rows_chunk.numel() * width, generator).view(*rows_chunk.shape, width)
             if sigma:
-                step.params.add_(torch.randn(step.params.shape, generator=generator, device=X.device), alpha=sigma)
-        step.write_back()
+                noise = torch.randn(len(rows_chunk), k * n_params, generator=generator, device=X.device)
+            run(run_group, rows_chunk, bits, noise)
     return out
 
 
 class SGDStep:
-    """Per-example gradients of every model, BatchNorm on its running statistics, summed into a flat buffer.
+    """Per-example gradients of a block of models, BatchNorm on its running statistics.
 
     Activations are (model, row, feature). With BatchNorm frozen each row's loss is its own, so every row's
     gradient is an outer product of its deltas and its layer inputs; clipping weighs each row by
     min(1, clip / its gradient norm) before the sums (:mod:`nbutils.methods.gradients` has the algebra).
+    ``params`` are the block's slices of the model's parameters, updated in place; ``grads`` match them.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, models=slice(None)):
         names, tensors = zip(*model.named_parameters())
-        self.model, self.tensors = model, tensors
-        self.params = torch.cat([t.detach().reshape(-1) for t in tensors])
-        self.grads = torch.zeros_like(self.params)
-        sizes = [t.numel() for t in tensors]
-        views = dict(zip(names, [v.view(t.shape) for v, t in zip(self.params.split(sizes), tensors)]))
-        grads = dict(zip(names, [v.view(t.shape) for v, t in zip(self.grads.split(sizes), tensors)]))
+        self.model = model
+        self.params = [t.detach()[models] for t in tensors]
+        self.grads = [torch.zeros_like(t) for t in self.params]
+        views, grads = dict(zip(names, self.params)), dict(zip(names, self.grads))
         self.grad_by_name = grads
         n_hidden = len(model.norms)
         self.W = [views[f"linears.{i}.weight"] for i in range(n_hidden + 1)]
@@ -84,8 +102,8 @@ class SGDStep:
         self.beta = [views[f"norms.{i}.bias"].unsqueeze(1) for i in range(n_hidden)]
         self.g_gamma = [grads[f"norms.{i}.weight"] for i in range(n_hidden)]  # (K, h)
         self.g_beta = [grads[f"norms.{i}.bias"] for i in range(n_hidden)]
-        self.mean = [n.running_mean.unsqueeze(1) for n in model.norms]
-        self.inv_std = [torch.rsqrt(n.running_var + n.eps).unsqueeze(1) for n in model.norms]
+        self.mean = [n.running_mean[models].unsqueeze(1) for n in model.norms]
+        self.inv_std = [torch.rsqrt(n.running_var[models] + n.eps).unsqueeze(1) for n in model.norms]
 
     def gradient(self, X, y, keep, clip=None):
         """Into ``self.grads``: mean over rows of each row's (clipped) gradient; X (K, B, F), y (K, B),
@@ -135,10 +153,6 @@ class SGDStep:
             total = total + (dy.square() * (x.square() + 1)).sum(dim=2)
         return total
 
-    def write_back(self):
-        """Copy the flat buffer into the model's parameters."""
-        for t, v in zip(self.tensors, self.params.split([t.numel() for t in self.tensors])):
-            t.copy_(v.view(t.shape))
 
 
 def _sgd(model, steps, generator, splits, params, **noise):
