@@ -161,7 +161,7 @@ def test_fine_tuning_step_is_the_mean_of_each_rows_clipped_autograd_gradient(cli
     masks = draw_keep_masks(10, 3, model.hidden_sizes, 0.5, g)
     reference = per_example_autograd(model, X, y, masks)  # by name, (B, K, *shape)
     step = finetune.SGDStep(model)
-    step.gradient(X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2).contiguous(), clip)
+    step.gradient(X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2) > 0, clip)
     norms = sum(r.flatten(2).square().sum(2) for r in reference.values()).sqrt()  # (B, K)
     weights = (clip / norms).clamp(max=1) / 10 if clip else torch.full_like(norms, 1 / 10)
     for name, r in reference.items():

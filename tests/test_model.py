@@ -123,14 +123,14 @@ def test_hand_written_step_gives_autograds_gradients_and_running_statistics():
     """
     ensemble, reference = make_ensemble(3, seed=1), make_ensemble(3, seed=1)
     X, y = torch.randn(3, 16, 8), torch.randint(0, 2, (3, 16))
-    keep = (torch.rand(3, 16, 24) > 0.3) / 0.7  # (K, B, sum(hidden)), as the engine takes them
+    keep = torch.rand(3, 16, 24) > 0.3  # (K, B, sum(hidden)), as the engine takes them
     step = _Step(ensemble, lr=1e-3)
     step.adam.step = lambda: None  # keep the gradients, leave the weights
     loss = torch.zeros(3)
     step(X, y, keep, loss)
 
     reference.train()
-    logits = reference(X.transpose(1, 2), [k.transpose(1, 2) for k in keep.split([16, 8], dim=2)])
+    logits = reference(X.transpose(1, 2), [k.transpose(1, 2) / 0.7 for k in keep.split([16, 8], dim=2)])
     expected = torch.nn.functional.cross_entropy(logits, y, reduction="none").mean(dim=1)
     expected.sum().backward()
     torch.testing.assert_close(loss, expected.detach())
