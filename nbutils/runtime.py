@@ -33,6 +33,13 @@ def generator(device, seed, *stream):
     return torch.Generator(device).manual_seed(int(state) >> 1)
 
 
+def substream(generator, name):
+    """A generator independent of ``generator``, derived from its seed without drawing from it: a method can
+    draw its own noise and leave ``generator`` where a control that draws no noise would find it."""
+    return torch.Generator(generator.device).manual_seed(
+        int(np.random.SeedSequence([generator.initial_seed(), zlib.crc32(name.encode())]).generate_state(2, dtype=np.uint64)[0]) >> 1)
+
+
 def environment(device):
     """Library versions, the machine and the kernel's peak memory so far (resident set size), for metrics.json."""
     info = {name: version(name) for name in PACKAGES}

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
-from nbutils import runtime
+from nbutils import evaluation, runtime
 from nbutils.methods import METHODS, baselines, competition, steps
 
 BASELINE_PARAMS = dict(
@@ -264,7 +264,26 @@ def test_repair_with_a_method_is_the_noise_then_that_method(small_splits):
     params = {**BASELINE_PARAMS, "repair_with": "neggrad", "neggrad_alphas": [0.9], "neggrad_epochs": [1]}
     out = METHODS["repair"].apply(model, (0.9, 1), generator(), small_splits, params)
     g = generator()
-    noisy = METHODS["gaussian"].apply(model, params["repair_base_value"], g, small_splits, params)
+    noisy = METHODS["gaussian"].apply(model, params["repair_base_value"], runtime.substream(g, "noise"), small_splits, params)
     assert same(out, baselines.neggrad(noisy, (0.9, 1), g, small_splits, params))
     assert METHODS["repair"].settings(params) == METHODS["neggrad"].settings(params) == {"alpha=0.9, epochs=1": (0.9, 1)}
     assert METHODS["repair"].settings({**params, "repair_with": "finetune"}) == {"steps=0": 0, "steps=5": 5}
+
+
+@pytest.mark.parametrize("repair_with, setting", [("finetune", 5), ("neggrad", (0.9, 1))])
+def test_repair_with_zero_noise_is_its_control_exactly(small_splits, repair_with, setting):
+    """Common random numbers: the repair draws the batches and masks its control draws; only the noise differs."""
+    model = trained_like(make_ensemble(2))
+    params = {**BASELINE_PARAMS, "repair_with": repair_with, "repair_base": "gaussian", "repair_base_value": 0.0}
+    repaired = METHODS["repair"].apply(model, setting, generator(), small_splits, params)
+    assert same(repaired, METHODS[repair_with].apply(model, setting, generator(), small_splits, params))
+    noisy = METHODS["repair"].apply(model, setting, generator(), small_splits, {**params, "repair_base_value": 0.01})
+    assert not same(noisy, repaired)
+
+
+def test_noise_then_repair_and_its_control_share_a_stream_per_setting():
+    params = {"noise_seed": 0, "repair_with": "finetune"}
+    seeds = {(name, label): evaluation.method_generator(torch.device("cpu"), params, name, label).initial_seed()
+             for name in ("repair", "finetune", "neggrad") for label in ("steps=5", "steps=10")}
+    assert seeds[("repair", "steps=5")] == seeds[("finetune", "steps=5")] != seeds[("finetune", "steps=10")]
+    assert seeds[("neggrad", "steps=5")] not in (seeds[("repair", "steps=5")], seeds[("neggrad", "steps=10")])

@@ -209,7 +209,8 @@ def test_repair_with_no_steps_is_the_bare_noise_method(small_splits):
     model = make_ensemble(4)
     params = {**PARAMS, "repair_base": "gaussian", "repair_base_value": 0.05}
     repaired = METHODS["repair"].apply(model, 0, runtime.generator(CPU, 9), small_splits, params)
-    bare = METHODS["gaussian"].apply(model, 0.05, runtime.generator(CPU, 9), small_splits, params)
+    bare = METHODS["gaussian"].apply(model, 0.05, runtime.substream(runtime.generator(CPU, 9), "noise"), small_splits,
+                                     params)  # noise then repair draws its noise from a stream of its own
     for a, b in zip(repaired.parameters(), bare.parameters()):
         assert torch.equal(a, b)
     steps = METHODS["repair"].apply(model, 5, runtime.generator(CPU, 9), small_splits, params)

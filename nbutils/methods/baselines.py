@@ -15,6 +15,7 @@ import torch
 
 from nbutils.methods.steps import (SGD, Adam, Network, batches, ce_grad, distill_kl, fresh_model, keep_masks,
                                    loss_grad, retain_statistics, steps_per_epoch, streams, teacher_logits)
+from nbutils.runtime import substream
 
 GRADIENT_ROWS = 8192  # rows per forward pass when a method takes a gradient over a whole set
 
@@ -285,7 +286,8 @@ def repair(model, value, generator, splits, params):
     ``repair_with`` is ``finetune`` (``finetune_steps`` plain-SGD steps on the retain rows,
     :func:`nbutils.methods.finetune.repair`) or any method that unlearns from a given model (NegGrad+, SCRUB,
     ...), at each setting of its own sweep. Its control is that method alone, on the same settings: the same
-    repair without the noise. The noise is drawn first from ``generator``.
+    repair without the noise. The noise comes from a stream of its own, so the repair draws from ``generator``
+    what its control draws: at equal settings the two differ only by the noise (common random numbers).
     """
     from nbutils.methods import METHODS  # the registry imports this module
     from nbutils.methods.finetune import repair as finetune_repair
@@ -293,5 +295,6 @@ def repair(model, value, generator, splits, params):
     repair_with = params.get("repair_with", "finetune")
     if repair_with == "finetune":
         return finetune_repair(model, value, generator, splits, params)
-    noisy = METHODS[params["repair_base"]].apply(model, params["repair_base_value"], generator, splits, params)
+    noisy = METHODS[params["repair_base"]].apply(model, params["repair_base_value"], substream(generator, "noise"),
+                                                 splits, params)
     return METHODS[repair_with].apply(noisy, value, generator, splits, params)

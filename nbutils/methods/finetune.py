@@ -18,6 +18,7 @@ import math
 import torch
 
 from nbutils.model import keep_threshold, random_int16
+from nbutils.runtime import substream
 from nbutils.train import MASK_BYTES, model_blocks
 
 
@@ -175,11 +176,14 @@ def finetune(model, steps, generator, splits, params):
 def repair(model, steps, generator, splits, params):
     """Noise, then repair: ``repair_base`` at ``repair_base_value``, then ``steps`` SGD steps on the retain rows.
 
-    The noise is drawn first from ``generator``, so 0 steps is the bare noise method on the same stream.
+    The noise comes from a stream of its own (:func:`~nbutils.runtime.substream`), so the steps draw from
+    ``generator`` exactly the batches and dropout masks that fine-tuning alone draws from it: at equal steps
+    the two differ only by the noise (common random numbers).
     """
     from nbutils.methods import METHODS  # the registry imports this module
 
-    noisy = METHODS[params["repair_base"]].apply(model, params["repair_base_value"], generator, splits, params)
+    noisy = METHODS[params["repair_base"]].apply(model, params["repair_base_value"], substream(generator, "noise"),
+                                                 splits, params)
     return _sgd(noisy, steps, generator, splits, params)
 
 
