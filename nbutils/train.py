@@ -3,18 +3,19 @@
 The stacked model is small enough that autograd's bookkeeping, strided batch slices and float dropout masks
 cost more than its arithmetic (``benchmarks/README.md`` has the measurements). So a training step here is
 written out: one forward pass that keeps what the backward needs, the exact gradients of every model's mean
-cross-entropy, and one fused Adam update over a single flat buffer holding every parameter of every model.
+cross-entropy, and one fused Adam update over the parameters' slices of a block of models.
 
-Per hidden layer, with z = W a (K, h, B), mu and var its batch mean and biased variance, x = (z - mu) / sqrt(var
-+ eps), y = gamma x + beta and a' = relu(y) * keep / (1 - p), the backward from da' is
+Activations are laid out (model, row, feature). Per hidden layer, with z = a W^T, mu and var its batch mean and
+biased variance, x = (z - mu) / sqrt(var + eps), y = gamma x + beta and a' = relu(y) * keep / (1 - p), the
+backward from da' is
 
     dy = da' * keep / (1 - p) * [y > 0]                  (one ``threshold_backward`` on a')
     dgamma = sum_b dy x,   dbeta = sum_b dy
     dz = gamma / sqrt(var + eps) * (dy - (dbeta + x dgamma) / B)
-    dW = dz a^T,   da = W^T dz
+    dW = dz^T a,   da = dz W
 
 and the hidden Linear layers' biases get gradient 0: BatchNorm subtracts the batch mean, so in training mode
-they cancel exactly. (Autograd returns rounding noise of about 1e-9 for them, which Adam, dividing by its own
+they cancel exactly. (Autograd returns rounding noise of about 1e-8 for them, which Adam, dividing by its own
 tiny second moment, turns into random steps of up to the learning rate; here they stay where they started.
 They change no training-mode output, and none in evaluation either, since the running mean tracks z + b.)
 The head is logits = W a + b with d logits = (softmax - one_hot) / B.
@@ -34,7 +35,8 @@ BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed
 
 
 MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
-PARALLEL_BLOCKS = True  # on CPU, one thread per core trains its own blocks (False: all cores on each op)
+PARALLEL_BLOCKS = True  # on CPU, threads train blocks of models side by side (False: one thread)
+MODELS_PER_WORKER = 64  # fewer models a thread gain nothing from a second one on 2 cores (benchmarks/README.md)
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
 
@@ -210,24 +212,27 @@ def model_blocks(k, device):
     """Split K models into contiguous blocks; yields (blocks, run).
 
     ``run(fn, *args)`` calls ``fn(group, *args)`` once per worker, ``group`` the blocks that worker owns, and
-    returns when all are done. On CPU there is one worker thread per torch thread, each with one intra-op
-    thread, and at most ``MODELS_PER_PASS`` models per block; elsewhere one block holds every model. Workers
-    must draw nothing from a shared generator: the caller draws, then hands each worker its part.
+    returns when all are done. On CPU every worker is a thread with one intra-op thread: as many workers as
+    torch may use threads, but no more than give each ``MODELS_PER_WORKER`` models, and blocks of at most
+    ``MODELS_PER_PASS``. Elsewhere one block holds every model. Workers must draw nothing from a shared
+    generator: the caller draws, then hands each worker its part.
     """
-    on_cpu = device.type == "cpu"
-    workers = min(torch.get_num_threads(), k) if on_cpu and PARALLEL_BLOCKS else 1
-    count = max(workers, math.ceil(k / MODELS_PER_PASS)) if on_cpu else 1
+    if device.type != "cpu":
+        yield [slice(0, k)], lambda fn, *args: fn([slice(0, k)], *args)
+        return
+    workers = max(1, min(torch.get_num_threads(), k // MODELS_PER_WORKER)) if PARALLEL_BLOCKS else 1
+    count = max(workers, math.ceil(k / MODELS_PER_PASS))
     size = math.ceil(k / count)
     blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
     groups = [blocks[w::workers] for w in range(workers)]
-    if workers == 1:
-        yield blocks, lambda fn, *args: fn(groups[0], *args)
-        return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # OpenMP threads on ops this small wait on each other (benchmarks/README.md)
     try:
-        with ThreadPoolExecutor(workers) as pool:
-            yield blocks, lambda fn, *args: list(pool.map(fn, groups, *[[a] * workers for a in args]))
+        if workers == 1:
+            yield blocks, lambda fn, *args: fn(groups[0], *args)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                yield blocks, lambda fn, *args: list(pool.map(fn, groups, *[[a] * workers for a in args]))
     finally:
         torch.set_num_threads(before)
 

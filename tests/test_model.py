@@ -171,6 +171,7 @@ def test_blocks_and_threads_change_numbers_only_by_rounding(small_splits, monkey
     def trained(parallel, per_pass):
         monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
         monkeypatch.setattr(train, "MODELS_PER_PASS", per_pass)
+        monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two threads even for these few models
         model = make_ensemble(5, seed=3)
         losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
                                 lr=1e-2, generator=runtime.generator(CPU, 4))
