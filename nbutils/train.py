@@ -36,7 +36,7 @@ BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed
 
 MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
 PARALLEL_BLOCKS = True  # on CPU, threads train blocks of models side by side (False: one thread)
-MODELS_PER_WORKER = 64  # fewer models a thread gain nothing from a second one on 2 cores (benchmarks/README.md)
+MODELS_PER_WORKER = 32  # a second thread only from 2 x 32 models: below, a step is mostly fixed costs
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
 
