@@ -218,8 +218,10 @@ def _method_problems(p, need):
     need(0 < p["certified_delta"] < 1, f"certified_delta: must lie strictly between 0 and 1, got {p['certified_delta']}")
     need(math.isfinite(p["certified_radius"]) and p["certified_radius"] > 0,
          f"certified_radius: must be finite and positive, got {p['certified_radius']}")
-    need(math.isfinite(p["langevin_clip"]) and p["langevin_clip"] >= 0,
-         f"langevin_clip: must be finite and non-negative (0: no clipping), got {p['langevin_clip']}")
+    need(0 <= p["langevin_clip_quantile"] <= 1,
+         f"langevin_clip_quantile: must lie between 0 and 1 (0: no clipping), got {p['langevin_clip_quantile']}")
+    need(math.isfinite(p["langevin_l2"]) and p["langevin_l2"] >= 0,
+         f"langevin_l2: must be finite and non-negative (0: no L2 term), got {p['langevin_l2']}")
     bad = [a for a in p["dampening_alphas"] if not a >= 0]  # .inf is allowed: dampens nothing
     need(not bad, f"dampening_alphas: must be non-negative, got {bad}")
     _baseline_problems(p, need)

@@ -13,7 +13,7 @@ from nbutils.model import draw_keep_masks
 
 PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
               repair_base_value=0.05, certified_delta=1e-5, certified_radius=100.0, certified_repair_steps=0,
-              langevin_clip=1.0)
+              langevin_clip_quantile=0.0, langevin_l2=0.0)
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_finetuning_lowers_the_retain_loss(small_splits):
 def test_langevin_without_noise_or_clipping_is_gradient_descent(small_splits):
     model = make_ensemble(3, dropout=0.0)
     X, y, lr, steps = small_splits.X_retain, small_splits.y_retain, 0.1, 5
-    params = {**PARAMS, "langevin_clip": 0.0, "finetune_lr": lr, "finetune_batch_size": len(X)}  # full batches
+    params = {**PARAMS, "finetune_lr": lr, "finetune_batch_size": len(X)}  # full batches, no clip, no L2 term
     out = METHODS["langevin"].apply(model, (0.0, steps), runtime.generator(CPU, 2), small_splits, params)
     descended = copy.deepcopy(model).eval()
     for _ in range(steps):
@@ -250,15 +250,80 @@ def test_langevin_without_noise_or_clipping_is_gradient_descent(small_splits):
         torch.testing.assert_close(a, b)
 
 
+def test_langevin_at_sigma_zero_without_clip_or_l2_term_is_the_finetuning_control(small_splits):
+    """Same generator, same batches and dropout masks: plain SGD, bit for bit."""
+    model = make_ensemble(4, dropout=0.3)
+    out = METHODS["langevin"].apply(model, (0.0, 7), runtime.generator(CPU, 2), small_splits, PARAMS)
+    control = METHODS["finetune"].apply(model, 7, runtime.generator(CPU, 2), small_splits, PARAMS)
+    for a, b in zip(out.parameters(), control.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_langevin_clipped_control_draws_the_batches_of_fine_tuning(small_splits):
+    """The clip's quantile pass draws from a stream of its own: with a clip no row reaches, the clipped run at
+    sigma = 0 is the fine-tuning control up to rounding."""
+    model = make_ensemble(4, dropout=0.3)
+    params = {**PARAMS, "langevin_clip_quantile": 1.0}
+    clip = finetune.gradient_norm_quantile(model, small_splits.X_retain, small_splits.y_retain, 1.0,
+                                           runtime.generator(CPU, 9))
+    assert clip.shape == (4,) and torch.all(clip > 0)
+    one = METHODS["langevin"].apply(model, (0.0, 1), runtime.generator(CPU, 2), small_splits, params)
+    control = METHODS["finetune"].apply(model, 1, runtime.generator(CPU, 2), small_splits, params)
+    moved = [(a - m).abs().max() for a, b, m in zip(one.parameters(), control.parameters(), model.parameters())]
+    assert max(moved) > 0
+    for a, b in zip(one.parameters(), control.parameters()):  # one step at the trained weights: nothing clipped
+        torch.testing.assert_close(a, b)
+
+
+def _per_row_gradients(model, X, y, l2):
+    """Each row's gradient of CE + l2/2 |theta|^2 by autograd, flattened per model: (K, n, P)."""
+    rows = []
+    for i in range(len(X)):
+        loss = F.cross_entropy(model(X[i:i + 1]), y[i:i + 1].expand(model.n_models, -1),
+                               reduction="none").sum()
+        loss = loss + l2 / 2 * sum(p.square().sum() for p in model.parameters())
+        grads = torch.autograd.grad(loss, list(model.parameters()))
+        rows.append(torch.cat([g.flatten(1) for g in grads], dim=1))
+    return torch.stack(rows, dim=1)
+
+
+def test_langevin_l2_term_and_clip_follow_their_formulas_on_a_toy_model(small_splits):
+    """SGDStep's gradient is mean_b clip(g_b + l2 * theta), its row norms |g_b + l2 * theta|, both by autograd,
+    and the quantile clip is the quantile of those norms (no dropout, BatchNorm on its running statistics)."""
+    model = make_ensemble(3, dropout=0.0).eval()
+    X, y, l2 = small_splits.X_retain[:12], small_splits.y_retain[:12], 0.05
+    rows = _per_row_gradients(model, X, y, l2)  # (K, B, P)
+    norms = rows.norm(dim=2)
+    step = finetune.SGDStep(model)
+    with torch.no_grad():
+        torch.testing.assert_close(step.row_norms(step.row_deltas(X.expand(3, -1, -1), y.expand(3, -1), None), l2),
+                                   norms)
+        clip = norms.median(dim=1).values.unsqueeze(1)  # (K, 1): about half the rows clipped
+        clipped = (rows * (clip / norms).clamp(max=1).unsqueeze(2)).mean(dim=1)
+        for bound, expected in [(None, rows.mean(dim=1)), (clip, clipped)]:
+            step.gradient(X.expand(3, -1, -1), y.expand(3, -1), None, bound, l2)
+            torch.testing.assert_close(torch.cat([g.flatten(1) for g in step.grads], dim=1), expected)
+        quantile = finetune.gradient_norm_quantile(model, X, y, 0.9, runtime.generator(CPU, 0), l2)
+    torch.testing.assert_close(quantile, torch.quantile(norms, 0.9, dim=1))
+    zero = _per_row_gradients(model, X, y, 0.0)  # the L2 term's own gradient: l2 * theta
+    theta = torch.cat([p.detach().flatten(1) for p in model.parameters()], dim=1)
+    torch.testing.assert_close(rows - zero, (l2 * theta).unsqueeze(1).expand_as(rows))
+
+
 def test_langevin_clips_each_rows_gradient_and_adds_noise_of_its_level(small_splits):
     model = make_ensemble(16, hidden=(64, 32))
     clip, lr = 1e-3, 0.1
-    params = {**PARAMS, "langevin_clip": clip, "finetune_lr": lr}
-    one_step = METHODS["langevin"].apply(model, (0.0, 1), runtime.generator(CPU, 3), small_splits, params)
+    X, y = small_splits.X_retain, small_splits.y_retain
+
+    def sgd(sigma):
+        return finetune.retain_sgd(model, X, y, steps=1, lr=lr, batch_size=16, generator=runtime.generator(CPU, 3),
+                                   clip=clip, sigma=sigma)
+
+    one_step = sgd(0.0)
     moved = sum(d.flatten(1).square().sum(1) for d in diffs(model, one_step).values()).sqrt()
     assert torch.all(moved <= lr * clip * (1 + 1e-5))  # the mean of gradients of norm <= clip
     sigma = 0.01
-    noisy = METHODS["langevin"].apply(model, (sigma, 1), runtime.generator(CPU, 3), small_splits, params)
+    noisy = sgd(sigma)
     values = torch.cat([(b - a).flatten() for a, b in zip(one_step.parameters(), noisy.parameters())])
     assert values.std().item() == pytest.approx(sigma, rel=0.03)  # same batches and masks, plus the noise
 
@@ -328,6 +393,25 @@ def test_certified_at_infinite_epsilon_leaves_a_model_inside_the_ball_unchanged(
     first = out.linears[0](small_splits.X_retain)  # (K, h, n)
     torch.testing.assert_close(out.norms[0].running_mean, first.mean(dim=2))
     torch.testing.assert_close(out.norms[0].running_var, first.var(dim=2))
+
+
+def test_certified_recomputes_batchnorm_statistics_with_dropout_below_as_training_does(small_splits):
+    """The statistics are those of the retain rows through the noisy model, dropout on below each BatchNorm,
+    with the masks of the method's "statistics" stream (:func:`nbutils.methods.steps.retain_statistics`)."""
+    model = make_ensemble(3, dropout=0.3)
+    out = METHODS["certified"].apply(model, 1.0, runtime.generator(CPU, 4), small_splits, PARAMS)
+    X = small_splits.X_retain
+    masks = draw_keep_masks(len(X), 3, model.hidden_sizes, model.dropout,
+                            runtime.substream(runtime.generator(CPU, 4), "statistics"))
+    a = X.T.expand(3, -1, -1)  # (K, F, n)
+    for linear, norm, mask in zip(out.linears, out.norms, masks):
+        z = linear(a)  # (K, h, n)
+        mean, var = z.mean(dim=2), z.var(dim=2)  # training's running statistics: unbiased variance
+        torch.testing.assert_close(norm.running_mean, mean)
+        torch.testing.assert_close(norm.running_var, var)
+        normed = (z - mean.unsqueeze(2)) / (z.var(dim=2, unbiased=False).unsqueeze(2) + norm.eps).sqrt()
+        a = (normed * norm.weight.unsqueeze(2) + norm.bias.unsqueeze(2)).relu() * mask
+    assert not torch.allclose(out.norms[1].running_var, model.norms[1].running_var)
 
 
 def test_certified_projects_onto_the_ball_and_reports_the_shift(small_splits):

@@ -85,7 +85,7 @@ METHODS = {
                ("certified_epsilons", "certified_delta", "certified_radius", "certified_repair_steps", *FINETUNING),
                certified.certified),
         Method("langevin", "Langevin", "sigma", "langevin_sigmas",
-               ("langevin_sigmas", "langevin_steps", "langevin_clip", *FINETUNING), finetune.langevin,
+               ("langevin_sigmas", "langevin_steps", "langevin_clip_quantile", "langevin_l2", *FINETUNING), finetune.langevin,
                grid=(("steps", "langevin_steps"),)),
         Method("dampening", "Selective Synaptic Dampening", "alpha", "dampening_alphas",
                ("dampening_alphas", "dampening_lambdas"), dampening.dampening, grid=(("lambda", "dampening_lambdas"),)),
