@@ -7,6 +7,7 @@ every method at the operating point that run chose. The figures read the runs' `
 import base64
 import html
 import io
+import itertools
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,6 +96,7 @@ def results(found):
         if run["metrics"] is None or not (run["path"] / "results.csv").is_file():
             continue
         frame = pd.read_csv(run["path"] / "results.csv")
+        frame = frame[frame["replicate"] == 0] if "replicate" in frame else frame  # the sweeps: the tuning replicate
         frame["dataset"] = str(run["metrics"]["parameters"].get("dataset", "all runs"))
         frame["run"] = run["slug"]
         frames.append(frame)
@@ -105,7 +107,7 @@ def forgetting_figure(rows):
     """Per dataset, each method's forget accuracy against test accuracy over its settings, mean over runs and models."""
     datasets = list(dict.fromkeys(rows["dataset"]))
     methods = [m for m in dict.fromkeys(rows["method"]) if m not in REFERENCE_MODELS]
-    colours = dict(zip(methods, colormaps["tab20"].colors))
+    colours = dict(zip(methods, itertools.cycle(colormaps["tab20"].colors + colormaps["tab20b"].colors)))
     fig = Figure(figsize=(7.5 * len(datasets), 4.5), layout="constrained")
     for ax, dataset in zip(fig.subplots(1, len(datasets), squeeze=False)[0], datasets):
         subset = rows[rows["dataset"] == dataset]

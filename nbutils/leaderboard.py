@@ -36,7 +36,8 @@ def collect(folder):
         for replicate, rows in fresh.groupby("replicate"):
             by_method = rows.set_index("method")
             ceiling, retrain = by_method.loc["retrain_2", "challenge_score"], by_method.loc["retrain", "seconds_per_model"]
-            methods = rows[rows["method"].isin(METHODS)].drop_duplicates("method")  # the operating point, not a control
+            # each method's operating point (not a control), and the untouched original: what doing nothing scores
+            methods = rows[rows["method"].isin([*METHODS, "original"])].drop_duplicates("method")
             frames.append(pd.DataFrame({
                 "scenario": run["varying"].get("scenario", run["slug"]), "method": methods["method"],
                 "setting": methods["setting"], "replicate": replicate,
@@ -98,7 +99,7 @@ def heatmap(table, path):
     """Share of the ceiling, scenario × method, noise methods marked with an asterisk; written to ``path``."""
     order = across_scenarios(table).index
     grid = table.pivot(index="scenario", columns="method", values="share")[order]
-    grid.columns = [f"{METHODS[m].label}{' *' if m in ADDS_NOISE else ''}" for m in grid.columns]
+    grid.columns = [_label(m).replace(" (no unlearning)", "") for m in grid.columns]
     fig = Figure(figsize=(4 + 0.7 * grid.shape[1], 3 + 0.45 * grid.shape[0]), layout="constrained")  # no pyplot
     ax = fig.subplots()
     sns.heatmap(100 * grid, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "share of the ceiling (%)"}, ax=ax)
@@ -125,7 +126,8 @@ def markdown(folder, table, overall, noise, figure_name):
         f"wall time {wall.total_seconds() / 60:.1f} min (first start to last finish)",
         "- score: each method's challenge score on fresh models (its operating point chosen on a tuning replicate) "
         "as a share of the ceiling of the same replicate, mean over report replicates [95 % t interval]; cost: "
-        "seconds per model as a share of retraining's; * marks methods that add noise to the weights", "",
+        "seconds per model as a share of retraining's; * marks methods that add noise to the weights; the original "
+        "model, left untouched, is ranked with them: a method below it forgets less than doing nothing", "",
         f"![Share of the ceiling, scenario by method]({figure_name})", "",
         "## Across scenarios", "",
         "| method | mean rank | scenarios within the best's interval | mean share of the ceiling | mean cost |",
@@ -133,7 +135,7 @@ def markdown(folder, table, overall, noise, figure_name):
     ]
     for method, r in overall.iterrows():
         lines.append(f"| {_label(method)} | {r.mean_rank:.1f} | {int(r.near_best)} of {int(r.scenarios)} | "
-                     f"{r.mean_share:.0%} | {r.mean_cost:.1%} |")
+                     f"{r.mean_share:.0%} | {_cost(r.mean_cost)} |")
     lines += ["", "## Does noise help, at equal cost?", "",
               "Noise then repair at its operating point against its repair alone at the same setting, on the same "
               "fresh models; challenge-score difference, mean over report replicates [95 % t interval].", ""]
@@ -146,7 +148,7 @@ def markdown(folder, table, overall, noise, figure_name):
                   "|---|---|---|---|---|---|---|---|"]
         for r in rows.itertuples():
             lines.append(f"| {r.rank} | {_label(r.method)} | {r.setting} | {r.share:.0%} [{r.share_lo:.0%}, "
-                         f"{r.share_hi:.0%}] | {r.cost:.1%} | {r.avg_gap:.2f} | {r.attack_acc:.3f} | {r.attack_worst:.3f} |")
+                         f"{r.share_hi:.0%}] | {_cost(r.cost)} | {r.avg_gap:.2f} | {r.attack_acc:.3f} | {r.attack_worst:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +163,13 @@ def write(folder, output):
     return output, figure
 
 
+def _cost(share):
+    return "–" if pd.isna(share) else f"{share:.1%}"
+
+
 def _label(method):
+    if method == "original":
+        return "Original model (no unlearning)"
     return f"{METHODS[method].label}{' *' if method in ADDS_NOISE else ''}"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -238,3 +239,14 @@ def test_a_kernel_that_dies_mid_run_is_not_retried(monkeypatch, tmp_path):
         runner.run([PARAMETERS / "smoke.yaml"], name="dead", reports_dir=tmp_path, progress=False)
     assert len(calls) == 1 and (tmp_path / "dead" / "unlearning.ipynb").is_file()
     assert sweep.describe(DeadKernelError("Kernel died"), 60).startswith("the kernel died")
+
+
+def test_the_index_figure_draws_more_methods_than_one_palette_has():
+    from nbutils.index import forgetting_figure
+
+    rows = pd.DataFrame([{"dataset": "synthetic", "run": "a", "method": f"m{i}", "setting": "s", "test_acc": 90.0,
+                          "forget_acc": 90.0 - i} for i in range(41)]
+                        + [{"dataset": "synthetic", "run": "a", "method": m, "setting": "-", "test_acc": 90.0,
+                            "forget_acc": 95.0} for m in ("original", "retrain")])
+    ax = forgetting_figure(rows).axes[0]
+    assert len(ax.get_lines()) == 41
