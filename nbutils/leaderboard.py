@@ -65,8 +65,8 @@ def rank(per_replicate):
 
 def across_scenarios(table):
     """Per method: its mean rank over scenarios, and in how many its mean share lies within the best's interval."""
-    best = table[table["rank"] == 1].set_index("scenario")
-    near = table.apply(lambda r: r["share"] >= best.loc[r["scenario"], "share_lo"], axis=1)
+    best_low = table[table["rank"] == 1].groupby("scenario")["share_lo"].max()  # ties share the first rank
+    near = table["share"] >= table["scenario"].map(best_low)
     out = table.assign(near_best=near).groupby("method").agg(
         mean_rank=("rank", "mean"), near_best=("near_best", "sum"), scenarios=("scenario", "nunique"),
         mean_share=("share", "mean"), mean_cost=("cost", "mean"))

@@ -162,7 +162,8 @@ def test_the_leaderboard_runs_on_a_two_worker_dask_cluster_and_rebuilds_the_same
     for scenario in scenarios:
         section = text.split(f"## {scenario}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
-        assert len(rows) == 3 and rows[0].startswith("| 1 |")  # gaussian, repair and fine-tuning, ranked
+        assert len(rows) == 4 and rows[0].startswith("| 1 |")  # gaussian, repair, fine-tuning and the original, ranked
+        assert sum("Original model (no unlearning)" in row for row in rows) == 1
     again = tmp_path / "again.md"
     code, output = sweep_command(spec, "--index-only", "--reports-dir", tmp_path, "--leaderboard", again)
     assert code == 0, output
