@@ -11,7 +11,7 @@ import pandas as pd
 
 from nbutils import intervals
 from nbutils.evaluation import ensemble_sizes
-from nbutils.methods import METHODS
+from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.tables import aggregate, label, operating_points
 
 SECTIONS = {"summary": "#7.-Summary", "quality": "#Forgetting-quality", "findings": "#10.-Findings",
@@ -211,6 +211,13 @@ def _ranking(mean, tuned, report, compare):
     lines.append(f"    - The best, {_name(best)}, differs {'; and '.join(against)} ({compare.how(level)}, Bonferroni "
                  "over the two). Picking the best on these same scores is itself a selection; the verdict picks "
                  "on the tuning replicate.")
+    noisy = methods.index.get_level_values("method").isin(ADDS_NOISE)
+    if noisy.any() and not noisy.all():
+        best_noise, best_other = methods.index[noisy][0], methods.index[~noisy][0]
+        difference, apart = _difference(compare, best_noise, best_other, intervals.LEVEL)
+        lines.append(f"    - The best method that adds noise to the weights, {_name(best_noise)}, against the best that "
+                     f"does not, {_name(best_other)}: {difference} ({compare.how()}), "
+                     f"{'distinguishable' if apart else 'not distinguishable'}.")
     return "\n".join(lines)
 
 

@@ -76,6 +76,7 @@ def test_smoke_run_writes_every_section(smoke_run):
     assert {s.split(".")[0] for s in metrics["seconds_per_section"]} == {str(i) for i in range(1, 11)}
     html = (smoke_run / "unlearning.html").read_text()
     assert "10. Findings" in html and "data:image/png;base64" in html
+    assert "The best method that adds noise to the weights" in html  # against the best that does not
     assert "show_sweep(" not in html  # code is hidden
 
 
