@@ -148,11 +148,13 @@ def findings(report, tuning, params, compare, tuning_compare):
     n = int(report.loc[report["method"] == "retrain", "model"].nunique())
     out = [
         f"- **Fresh models.** Operating points were chosen on the tuning replicate (sections 5, 6 and 9); every figure "
-        f"below comes from {replicates} report replicate{'s' if replicates > 1 else ''}, each with its own original, "
+        f"below comes from {replicates} report replicate{'s' if replicates > 1 else ''}, "
+        f"{'each ' if replicates > 1 else ''}with its own original, "
         f"retrained and ceiling ensembles, method draws"
         + (" and forget set" if params["forget"] == "random" else "") + ".",
-        f"- **The target.** Over {n} models per replicate, retrained models score {r.forget_acc:.1f} ± "
-        f"{std.loc[RETRAIN, 'forget_acc']:.1f} % on the forget rows and {r.test_acc:.1f} % on test; the original "
+        f"- **The target.** Over {n} model{'s' if n > 1 else ''} per replicate, retrained models score {r.forget_acc:.1f}"
+        + (f" ± {std.loc[RETRAIN, 'forget_acc']:.1f}" if n > 1 else "")
+        + f" % on the forget rows and {r.test_acc:.1f} % on test; the original "
         f"models {o.forget_acc:.1f} % and {o.test_acc:.1f} %. Forgetting by accuracy alone is a shift of "
         f"{o.forget_acc - r.forget_acc:+.1f} points in forget accuracy.",
     ]
