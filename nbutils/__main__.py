@@ -21,7 +21,7 @@ def main(argv=None):
 
     run = commands.add_parser("run", help="execute notebooks/unlearning.ipynb into reports/<name>/ and render it", description=(
         "Execute the master notebook on layered parameters and write reports/<name>/unlearning.ipynb, "
-        "unlearning.html, results.csv and metrics.json. Parameters are checked before anything runs."))
+        "unlearning.html, results.csv, examples.parquet and metrics.json. Parameters are checked before anything runs."))
     run.add_argument("-f", "--file", action="append", default=[], metavar="YAML",
                      help="parameter file; repeat to layer them, later files win (e.g. parameters/default.yaml)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
