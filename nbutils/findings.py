@@ -14,8 +14,7 @@ from nbutils.evaluation import ensemble_sizes
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.tables import aggregate, label, operating_points
 
-SECTIONS = {"summary": "#7.-Summary", "quality": "#Forgetting-quality", "findings": "#10.-Findings",
-            "comparison": "#6.-Comparison", "methods": "#5.-Unlearning-methods"}
+SECTIONS = {"summary": "#7.-Summary", "findings": "#10.-Findings", "methods": "#5.-Unlearning-methods"}
 CHEAP = 0.10  # the verdict's budget: a share of retraining's cost per model
 BUDGET = f"{100 * CHEAP:.0f} %"
 MEANINGFUL_EPSILON = 10  # a certified setting above it is reported as carrying no meaningful guarantee
@@ -85,7 +84,7 @@ def recommended(tuning, params):
     operating points: best challenge score (or, without it, lowest Avg. Gap). None if nothing is that cheap."""
     mean = _means(tuning)
     points = operating_points(tuning)
-    configs = [(m, s) for m, s in points.items()]
+    configs = list(points.items())
     if not configs:
         return None
     cost = mean.loc[configs, "seconds_per_model"]
@@ -96,7 +95,8 @@ def recommended(tuning, params):
 
 
 def _noise_on_fresh(mean, compare, params):
-    """Noise then repair at its operating point against fine-tuning alone at the same steps, on fresh models."""
+    """Noise then repair at its operating point against its repair alone at the same setting, on fresh models:
+    a sentence, or None where they did not both run."""
     repair = [c for c in mean.index if c[0] == "repair"]
     if not repair or (control(params), repair[0][1]) not in mean.index:
         return None
@@ -107,12 +107,12 @@ def _noise_on_fresh(mean, compare, params):
             f"Avg. Gap {mean.loc[r, 'avg_gap']:.2f} against {mean.loc[f, 'avg_gap']:.2f}, "
             f"{1000 * mean.loc[r, 'seconds_per_model']:.2f} against {1000 * mean.loc[f, 'seconds_per_model']:.2f} ms per model")
     if not params["challenge_models"]:
-        return text + "; no challenge score to compare", None
+        return text + "; no challenge score to compare"
     difference, apart = _difference(compare, r, f, intervals.LEVEL)
     verdict = "noise helps" if apart and mean.loc[r, "challenge_score"] > mean.loc[f, "challenge_score"] else (
         "noise hurts" if apart else "no difference can be told")
     return (text + f", challenge score {mean.loc[r, 'challenge_score']:.3f} against {mean.loc[f, 'challenge_score']:.3f}, "
-            f"difference {difference} ({compare.how()}): {verdict}"), verdict
+            f"difference {difference} ({compare.how()}): {verdict}")
 
 
 def _noise_on_tuning(tuning, compare, params):
@@ -170,7 +170,7 @@ def findings(report, tuning, params, compare, tuning_compare):
     if params["challenge_models"]:
         out.append(_ranking(mean, tuned, report, compare))
         if (noise := _noise_on_fresh(mean, compare, params)):
-            out.append(f"- **Does noise help?** On fresh models, {noise[0]}.")
+            out.append(f"- **Does noise help?** On fresh models, {noise}.")
         if (sweep_text := _noise_on_tuning(tuning, tuning_compare, params)):
             out.append(f"    - {sweep_text}")
         out.append(
@@ -257,7 +257,7 @@ def verdict(report, tuning, params, compare):
                    f"{_with_interval(mean, ORIGINAL, 'avg_gap', 2)} for the untouched original; no challenge "
                    f"score was computed (`challenge_models: 0`) ({_link('summary', 'summary')}).")
     noise = _noise_on_fresh(mean, compare, params)
-    out.append(f"- **Does noise help?** {noise[0][0].upper() + noise[0][1:]} ({_link('findings', 'findings')})." if noise
+    out.append(f"- **Does noise help?** {noise[0].upper() + noise[1:]} ({_link('findings', 'findings')})." if noise
                else f"- **Does noise help?** Not tested: noise then repair and its repair alone did not both run "
                     f"({_link('findings', 'findings')}).")
     out.append(_caveat(best, apart, challenge, report, mean, tuned))
