@@ -59,6 +59,8 @@ class Reference:
     def __post_init__(self):
         self.original_acc = accuracies(self.original_preds)
         self.retrain_models = per_model_metrics(self.retrain_preds, self.n_seeds)
+        retrained = self.retrain_preds.sample(EVALUATION_ROWS)  # what every per-example attack compares with
+        self.retrained_confidence = logit_scaled_confidence(retrained.forget[:self.challenge_models], retrained.y_forget)
 
 
 @dataclass
@@ -178,9 +180,8 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
         forget_draws, challenge_draws = intervals.challenge_draws(challenge)
         bounds["forget_score"] = intervals.interval(forget_draws)
         bounds["challenge_score"] = intervals.interval(challenge_draws)
-        retrained = reference.retrain_preds.sample(EVALUATION_ROWS)
         row_attack = per_example_attack(logit_scaled_confidence(sampled.forget[:n], sampled.y_forget),
-                                        logit_scaled_confidence(retrained.forget[:n], retrained.y_forget))
+                                        reference.retrained_confidence)
         figures, draws = intervals.attack_draws(row_attack)
         for col in ATTACK:
             rows[col] = figures[col]
@@ -224,29 +225,24 @@ def sweep(name, params, replicate, device):
 
     Returns one :class:`Scored` per setting, each with the method's seconds per model.
     """
-    method, reference, dataset = METHODS[name], replicate.reference, replicate.dataset
-    scored = []
-    for label, value in method.settings(params).items():
-        generator = method_generator(device, params, name, label, replicate.number)
-        model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
-        scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
-                               model=model, seconds_per_model=seconds, replicate=replicate.number))
-    return scored
+    return [_unlearn_and_score(name, label, params, replicate, device) for label in METHODS[name].settings(params)]
 
 
 def fresh(params, replicate, configurations, device):
     """Score ``configurations`` [(method, setting label)] on a report replicate, each with its own random stream:
     the replicate's references first, then each configuration."""
-    reference, dataset = replicate.reference, replicate.dataset
-    scored = list(replicate.references)
-    for name, label in configurations:
-        method = METHODS[name]
-        value = method.settings(params)[label]
-        generator = method_generator(device, params, name, label, replicate.number)
-        model, seconds = _unlearn(name, value, generator, reference, dataset.splits, params)
-        scored.append(evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), reference,
-                               model=model, seconds_per_model=seconds, replicate=replicate.number))
-    return scored
+    return [*replicate.references,
+            *(_unlearn_and_score(name, label, params, replicate, device) for name, label in configurations)]
+
+
+def _unlearn_and_score(name, label, params, replicate, device):
+    """One method at one setting on one replicate, from its own random stream: the :class:`Scored` result."""
+    method, dataset = METHODS[name], replicate.dataset
+    value = method.settings(params)[label]
+    generator = method_generator(device, params, name, label, replicate.number)
+    model, seconds = _unlearn(name, value, generator, replicate.reference, dataset.splits, params)
+    return evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), replicate.reference,
+                    model=model, seconds_per_model=seconds, replicate=replicate.number)
 
 
 def results_table(scored):

@@ -7,12 +7,10 @@ simultaneous (Bonferroni), and the text says so. Links point at the headings' an
 JupyterLab write them (spaces become hyphens).
 """
 
-import pandas as pd
-
 from nbutils import intervals
 from nbutils.evaluation import ensemble_sizes
 from nbutils.methods import ADDS_NOISE, METHODS
-from nbutils.tables import aggregate, label, operating_points
+from nbutils.tables import aggregate, formatted, label, operating_points
 
 SECTIONS = {"summary": "#7.-Summary", "findings": "#10.-Findings", "methods": "#5.-Unlearning-methods"}
 CHEAP = 0.10  # the verdict's budget: a share of retraining's cost per model
@@ -55,9 +53,7 @@ def _name(config):
 
 def _with_interval(mean, config, col, digits):
     value, low, high = (mean.loc[config, c] for c in (col, f"{col}_lo", f"{col}_hi"))
-    if pd.isna(low) or low == high:
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return formatted(value, (low, high), digits)
 
 
 def _difference(compare, a, b, level):

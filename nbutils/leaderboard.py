@@ -22,24 +22,31 @@ from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.results import write_atomically
 
 
-def collect(folder):
-    """One row per scenario, method and report replicate: share of the ceiling, cost share, Avg. Gap and the
-    per-example attack, from every run of the sweep in ``folder`` that finished ``ok``."""
-    manifest = json.loads((Path(folder) / sweep.MANIFEST).read_text())
-    frames = []
-    for run in manifest["runs"]:
+def completed_runs(folder):
+    """(scenario, parameters, report replicates' results: one row per replicate and configuration) of every run of
+    the sweep in ``folder`` that finished ``ok``."""
+    for run in json.loads((Path(folder) / sweep.MANIFEST).read_text())["runs"]:
         out = Path(folder) / run["slug"]
         if sweep.read_status(out).get("status") != "ok":
             continue
         results = pd.read_csv(out / "results.csv")
-        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"], sort=False).first().reset_index()
+        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"], sort=False).first()
+        yield (run["varying"].get("scenario", run["slug"]), json.loads((out / "metrics.json").read_text())["parameters"],
+               fresh.reset_index())
+
+
+def collect(folder):
+    """One row per scenario, method and report replicate: share of the ceiling, cost share, Avg. Gap and the
+    per-example attack, from every run of the sweep in ``folder`` that finished ``ok``."""
+    frames = []
+    for scenario, _, fresh in completed_runs(folder):
         for replicate, rows in fresh.groupby("replicate"):
             by_method = rows.set_index("method")
             ceiling, retrain = by_method.loc["retrain_2", "challenge_score"], by_method.loc["retrain", "seconds_per_model"]
             # each method's operating point (not a control), and the untouched original: what doing nothing scores
             methods = rows[rows["method"].isin([*METHODS, "original"])].drop_duplicates("method")
             frames.append(pd.DataFrame({
-                "scenario": run["varying"].get("scenario", run["slug"]), "method": methods["method"],
+                "scenario": scenario, "method": methods["method"],
                 "setting": methods["setting"], "replicate": replicate,
                 "share": methods["challenge_score"] / ceiling, "cost": methods["seconds_per_model"] / retrain,
                 "avg_gap": methods["avg_gap"], "attack_acc": methods["attack_acc"],
@@ -77,21 +84,16 @@ def noise_at_equal_cost(folder):
     """Per scenario: noise then repair at its operating point against its repair alone at the same setting, on the
     report replicates: (setting, challenge score difference, its t interval across replicates); scenarios where
     they did not both run are left out."""
-    manifest = json.loads((Path(folder) / sweep.MANIFEST).read_text())
     answers = {}
-    for run in manifest["runs"]:
-        out = Path(folder) / run["slug"]
-        if sweep.read_status(out).get("status") != "ok":
+    for scenario, parameters, fresh in completed_runs(folder):
+        repair_with = control(parameters)
+        scores = fresh.set_index(["replicate", "method", "setting"])["challenge_score"]
+        repair = [s for (r, m, s) in scores.index if m == "repair"]
+        if not repair or not any(m == repair_with and s == repair[0] for (_, m, s) in scores.index):
             continue
-        results = pd.read_csv(out / "results.csv")
-        repair_with = control(json.loads((out / "metrics.json").read_text())["parameters"])
-        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"]).first()["challenge_score"]
-        repair = [s for (r, m, s) in fresh.index if m == "repair"]
-        if not repair or not any(m == repair_with and s == repair[0] for (_, m, s) in fresh.index):
-            continue
-        differences = [fresh[(r, "repair", repair[0])] - fresh[(r, repair_with, repair[0])]
-                       for r in sorted({r for (r, _, _) in fresh.index})]
-        answers[run["varying"].get("scenario", run["slug"])] = (f"{repair_with}, {repair[0]}", *intervals.t_interval(differences))
+        differences = [scores[(r, "repair", repair[0])] - scores[(r, repair_with, repair[0])]
+                       for r in sorted({r for (r, _, _) in scores.index})]
+        answers[scenario] = (f"{repair_with}, {repair[0]}", *intervals.t_interval(differences))
     return answers
 
 

@@ -29,7 +29,7 @@ def label(method):
     return REFERENCES.get(method) or METHODS[method].label
 
 
-def _fmt(mean, spread, digits):
+def formatted(mean, spread, digits):
     """"mean ± std" for a per-model column, "value [low, high]" for an interval, the value alone without spread."""
     if np.isnan(mean):
         return "–"
@@ -72,7 +72,7 @@ def display_table(rows, columns, digits=None):
             spreads = [np.nan] * len(stats)
         else:
             spreads = stats[(col, "std")]
-        out[LABELS.get(col, col)] = [_fmt(m, s, d) for m, s in zip(stats[(col, "mean")], spreads)]
+        out[LABELS.get(col, col)] = [formatted(m, s, d) for m, s in zip(stats[(col, "mean")], spreads)]
     out.index = row_labels(rows)
     return out
 
