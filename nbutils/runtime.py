@@ -1,8 +1,12 @@
 """Where and how a run executes: device, threads, random streams, and the clock per section."""
 
+import os
+import pickle
 import platform
 import resource
+import signal
 import time
+import traceback
 import zlib
 from importlib.metadata import version
 
@@ -22,7 +26,8 @@ def resolve_device(name):
 
 
 def configure(threads):
-    """Fix PyTorch's CPU thread count: CPU results depend on it, and are otherwise the same run after run."""
+    """Fix PyTorch's CPU thread count: CPU results depend on it, and are otherwise the same run after run.
+    It is also how many processes :func:`fork_map` runs side by side."""
     torch.set_num_threads(threads)
 
 
@@ -38,6 +43,74 @@ def substream(generator, name):
     draw its own noise and leave ``generator`` where a control that draws no noise would find it."""
     return torch.Generator(generator.device).manual_seed(
         int(np.random.SeedSequence([generator.initial_seed(), zlib.crc32(name.encode())]).generate_state(2, dtype=np.uint64)[0]) >> 1)
+
+
+def workers_for(n_items, device):
+    """Processes :func:`fork_map` may use for ``n_items`` items on ``device``: torch's thread count on CPU (1 in
+    a worker), 1 elsewhere or where processes cannot fork."""
+    if device.type != "cpu" or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(torch.get_num_threads(), n_items))
+
+
+def fork_map(fn, items, workers):
+    """``[fn(item) for item in items]`` on ``workers`` cores: this process and forked ones, one torch thread each.
+
+    Python threads do not keep two cores busy on these small tensor operations (each op takes the GIL and hands
+    it over, ``benchmarks/README.md``); processes do. Forked, they share this one's tensors copy-on-write, so
+    ``fn`` may be a closure over anything: only its results travel back (pickled). Items are dealt out in turn,
+    the first to this process; a worker's error is raised here with its traceback.
+    """
+    items, children = list(items), []
+    workers = max(1, min(workers, len(items)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # OpenMP threads on ops this small wait on each other (benchmarks/README.md)
+    try:
+        children = [_fork(fn, items[w::workers]) for w in range(1, workers)]
+        shares = [[fn(item) for item in items[::workers]]]
+        while children:
+            shares.append(_collect(*children.pop(0)))
+    finally:
+        torch.set_num_threads(before)
+        for pid, read in children:  # this process failed or was interrupted: stop the others
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read)
+    ordered = [None] * len(items)
+    for w, share in enumerate(shares):
+        ordered[w::workers] = share
+    return ordered
+
+
+def _fork(fn, share):
+    """Start a worker process on ``share``: (its pid, the pipe its pickled results come through)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read
+    os.close(read)  # the worker: never returns, never touches the parent's files or sockets
+    code = 0
+    try:
+        payload = pickle.dumps((True, [fn(item) for item in share]))
+    except BaseException:  # noqa: BLE001 -- everything goes back to the parent
+        payload, code = pickle.dumps((False, traceback.format_exc())), 1
+    with os.fdopen(write, "wb") as pipe:
+        pipe.write(payload)
+    os._exit(code)
+
+
+def _collect(pid, read):
+    """A worker's results, once it has finished; its error, raised here."""
+    with os.fdopen(read, "rb") as pipe:
+        payload = pipe.read()
+    os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError(f"worker process {pid} died without a result (killed, or out of memory?)")
+    ok, result = pickle.loads(payload)
+    if not ok:
+        raise RuntimeError(f"in worker process {pid}:\n{result}")
+    return result
 
 
 def environment(device):

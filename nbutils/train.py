@@ -21,22 +21,21 @@ They change no training-mode output, and none in evaluation either, since the ru
 The head is logits = W a + b with d logits = (softmax - one_hot) / B.
 """
 
-import contextlib
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from tqdm import tqdm
 
+from nbutils import runtime
 from nbutils.model import MLPEnsemble, keep_threshold, random_int16
 
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed uses them
 
 
 MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
-PARALLEL_BLOCKS = True  # on CPU, threads train blocks of models side by side (False: one thread)
-MODELS_PER_WORKER = 32  # a second thread only from 2 x 32 models: below, a step is mostly fixed costs
+PARALLEL_BLOCKS = True  # on CPU, processes train groups of blocks side by side (False: one process)
+MODELS_PER_WORKER = 16  # a second process only from 2 x 16 models: below, a step is mostly fixed costs
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
 
@@ -165,85 +164,100 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     (see :func:`nbutils.model.draw_keep_masks`) for up to ``MASK_BYTES`` of steps at a time, so memory stays
     bounded on large tables. A final batch of a single row is skipped, since BatchNorm cannot train on it.
     Each model's gradient is that of its own mean cross-entropy, and Adam's update is elementwise, so each
-    model's training is what it would be alone. On CPU the models are split into blocks
-    (:func:`model_blocks`) that as many threads as torch may use train side by side, one core each; on other
-    devices all models go at once. That changes numbers only by rounding (MKL's products round differently
-    with the thread count): the same parameters and thread count give the same numbers run after run.
+    model's training is what it would be alone. On CPU the models are split into blocks, and groups of
+    blocks train side by side in forked processes, one core each (:func:`model_groups`); every process
+    draws the whole random stream and uses its blocks' part, so the numbers do not depend on the split.
 
-    Returns the mean training loss per model and epoch, an array of shape (K, epochs).
+    Returns (the mean training loss per model and epoch, an array of shape (K, epochs); the seconds each
+    process trained, summed: the training's cost on one core).
     """
     n, k = len(X), model.n_models
     starts = [s for s in range(0, n, batch_size) if n - s > 1]  # a last batch of one row: BatchNorm cannot train
     width, p = sum(model.hidden_sizes), model.dropout
     threshold = keep_threshold(p)
     per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width))  # steps whose masks are drawn at once
-    buffer = torch.empty((per_draw * k * batch_size * width + 3) // 4, dtype=torch.int64, device=X.device)
+    groups = model_groups(k, X.device)
     losses = torch.zeros(k, epochs, device=X.device)
 
-    def train_group(group, order, chunk, bits, epoch):
-        for j, start in enumerate(chunk):
-            rows = order[:, start:start + batch_size]
-            for block in group:
-                keep = bits[j, block, :rows.shape[1]] >= threshold if p else None
-                index = rows[block].reshape(-1)
-                shape = (block.stop - block.start, rows.shape[1])
-                steps[block.start](X.index_select(0, index).view(*shape, -1), y.index_select(0, index).view(shape),
-                                   keep, losses[block, epoch])
-
-    model.train()
-    with torch.no_grad(), model_blocks(k, X.device) as (blocks, run):
-        steps = {block.start: _Step(model, lr, block) for block in blocks}  # each updates its slices in place
-        for epoch in tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=False,
-                          mininterval=2):
+    def train_group(group):
+        """Train ``group``'s blocks of models; returns their losses and the seconds it took."""
+        start_time = time.perf_counter()
+        steps = [(block, _Step(model, lr, block)) for block in group]  # each updates its slices in place
+        buffer = torch.empty((per_draw * k * batch_size * width + 3) // 4, dtype=torch.int64, device=X.device)
+        for epoch in range(epochs):
             order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)  # (K, n)
             for first in range(0, len(starts), per_draw):
                 chunk = starts[first:first + per_draw]
-                bits = None
                 if p:
                     bits = random_int16(len(chunk) * k * batch_size * width, generator, buffer)
                     bits = bits.view(len(chunk), k, batch_size, width)
-                run(train_group, order, chunk, bits, epoch)
+                for j, begin in enumerate(chunk):
+                    rows = order[:, begin:begin + batch_size]
+                    for block, step in steps:
+                        keep = bits[j, block, :rows.shape[1]] >= threshold if p else None
+                        index = rows[block].reshape(-1)
+                        shape = (block.stop - block.start, rows.shape[1])
+                        step(X.index_select(0, index).view(*shape, -1), y.index_select(0, index).view(shape), keep,
+                             losses[block, epoch])
+            if group is groups[0]:  # this process's group
+                bar.update()
+        return [losses[block] for block in group], time.perf_counter() - start_time
+
+    model.train()
+    with torch.no_grad(), tqdm(total=epochs, desc="training", unit="epoch", disable=not progress, leave=False,
+                               mininterval=2) as bar:
+        done = side_by_side(groups, [*model.parameters(), *model.buffers()], generator, train_group)
+    for group, (group_losses, _) in zip(groups, done):
+        for block, block_losses in zip(group, group_losses):
+            losses[block] = block_losses
     model.eval()
-    return (losses / len(starts)).cpu().numpy()
+    return (losses / len(starts)).cpu().numpy(), sum(seconds for _, seconds in done)
 
 
-@contextlib.contextmanager
-def model_blocks(k, device):
-    """Split K models into contiguous blocks; yields (blocks, run).
+def side_by_side(groups, tensors, generator, work):
+    """Run ``work(group)`` for every group of blocks of models, side by side (:func:`nbutils.runtime.fork_map`).
 
-    ``run(fn, *args)`` calls ``fn(group, *args)`` once per worker, ``group`` the blocks that worker owns, and
-    returns when all are done. On CPU every worker is a thread with one intra-op thread: as many workers as
-    torch may use threads, but no more than give each ``MODELS_PER_WORKER`` models, and blocks of at most
-    ``MODELS_PER_PASS``. Elsewhere one block holds every model. Workers must draw nothing from a shared
-    generator: the caller draws, then hands each worker its part.
+    ``work`` updates its blocks' slices of ``tensors`` in place, drawing from ``generator`` all that one process
+    training every model would draw (so the numbers do not depend on the groups). Here, the trained slices are
+    written back into ``tensors``, ``generator`` is left where that one process would have left it, and what
+    each ``work`` returned is returned.
+    """
+    def run(group):
+        returned = work(group)
+        return [[t.detach()[block].clone() for t in tensors] for block in group], generator.get_state(), returned
+
+    results = runtime.fork_map(run, groups, len(groups))
+    with torch.no_grad():
+        for group, (trained, _, _) in zip(groups, results):
+            for block, values in zip(group, trained):
+                for t, value in zip(tensors, values):
+                    t[block] = value
+    generator.set_state(results[0][1])
+    return [returned for _, _, returned in results]
+
+
+def model_groups(k, device):
+    """How K models train: a list of groups, one per process, each a list of contiguous blocks (slices).
+
+    On CPU, blocks of at most ``MODELS_PER_PASS`` models, and at least two from 2 x ``MODELS_PER_WORKER``;
+    the blocks depend on K alone, so the thread count changes no number. They go to as many processes as
+    torch may use threads (:func:`nbutils.runtime.workers_for`). Elsewhere one block holds every model.
     """
     if device.type != "cpu":
-        yield [slice(0, k)], lambda fn, *args: fn([slice(0, k)], *args)
-        return
-    workers = max(1, min(torch.get_num_threads(), k // MODELS_PER_WORKER)) if PARALLEL_BLOCKS else 1
-    count = max(workers, math.ceil(k / MODELS_PER_PASS))
+        return [[slice(0, k)]]
+    count = max(math.ceil(k / MODELS_PER_PASS), 2 if k >= 2 * MODELS_PER_WORKER else 1)
     size = math.ceil(k / count)
     blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
-    groups = [blocks[w::workers] for w in range(workers)]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # OpenMP threads on ops this small wait on each other (benchmarks/README.md)
-    try:
-        if workers == 1:
-            yield blocks, lambda fn, *args: fn(groups[0], *args)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                yield blocks, lambda fn, *args: list(pool.map(fn, groups, *[[a] * workers for a in args]))
-    finally:
-        torch.set_num_threads(before)
+    workers = min(runtime.workers_for(len(blocks), device), len(blocks)) if PARALLEL_BLOCKS else 1
+    return [blocks[w::workers] for w in range(workers)]
 
 
 def fit_ensemble(params, X, y, n_models, generator, progress=True):
     """Build ``n_models`` fresh models as the parameters describe and train them on (X, y).
 
-    Returns (model, losses of shape (K, epochs), seconds).
+    Returns (model, losses of shape (K, epochs), seconds of training on one core).
     """
-    start = time.perf_counter()
     model = MLPEnsemble(n_models, X.shape[1], params["hidden_sizes"], params["n_classes"], params["dropout"], generator)
-    losses = train_ensemble(model, X, y, epochs=params["epochs"], batch_size=params["batch_size"],
-                            lr=params["learning_rate"], generator=generator, progress=progress)
-    return model, losses, time.perf_counter() - start
+    losses, seconds = train_ensemble(model, X, y, epochs=params["epochs"], batch_size=params["batch_size"],
+                                     lr=params["learning_rate"], generator=generator, progress=progress)
+    return model, losses, seconds

@@ -358,7 +358,7 @@ def test_fine_tuning_blocks_and_threads_change_numbers_only_by_rounding(small_sp
     def tuned(parallel, per_pass):
         monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
         monkeypatch.setattr(train, "MODELS_PER_PASS", per_pass)
-        monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two threads even for these few models
+        monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two processes even for these few models
         return finetune.retain_sgd(model, small_splits.X_retain, small_splits.y_retain, steps=7, lr=0.1,
                                    batch_size=16, generator=runtime.generator(CPU, 5), clip=1.0, sigma=0.01)
 

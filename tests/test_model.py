@@ -1,4 +1,5 @@
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def test_ensemble_is_as_accurate_as_separately_trained_models(small_splits):
 def test_training_is_reproducible_from_the_seed(small_splits):
     def run():
         model = make_ensemble(3, seed=5)
-        losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
+        losses, _ = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
                                 lr=1e-3, generator=runtime.generator(CPU, 6))
         return losses, predict(model, small_splits).test
 
@@ -166,14 +167,14 @@ def _load_reference_engine():
 
 
 def test_blocks_and_threads_change_numbers_only_by_rounding(small_splits, monkeypatch):
-    """How the models are split into blocks, and whether threads train them side by side, is speed only:
+    """How the models are split into blocks, and whether processes train them side by side, is speed only:
     (MKL's matrix products round differently with the thread count, so not bit for bit)."""
     def trained(parallel, per_pass):
         monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
         monkeypatch.setattr(train, "MODELS_PER_PASS", per_pass)
-        monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two threads even for these few models
+        monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two processes even for these few models
         model = make_ensemble(5, seed=3)
-        losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
+        losses, _ = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
                                 lr=1e-2, generator=runtime.generator(CPU, 4))
         return losses, [t.clone() for t in [*model.parameters(), *model.buffers()]]
 
@@ -183,3 +184,40 @@ def test_blocks_and_threads_change_numbers_only_by_rounding(small_splits, monkey
         for a, b in zip(tensors, others):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(losses, other_losses, rtol=1e-5)
+
+
+def test_training_in_processes_is_training_in_one_bit_for_bit(small_splits, monkeypatch):
+    """Blocks depend on K alone and every process draws the whole random stream, so training the blocks in
+    forked processes changes no bit, and leaves the generator where one process leaves it."""
+    monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)
+    torch.set_num_threads(2)
+
+    def trained(parallel):
+        monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
+        assert len(train.model_groups(5, CPU)) == (2 if parallel else 1)
+        model, generator = make_ensemble(5, seed=3), runtime.generator(CPU, 4)
+        losses, seconds = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16,
+                                         lr=1e-2, generator=generator)
+        assert seconds > 0
+        return losses, [t.clone() for t in [*model.parameters(), *model.buffers()]], torch.rand(3, generator=generator)
+
+    (losses, tensors, after), (other_losses, others, other_after) = trained(True), trained(False)
+    np.testing.assert_array_equal(losses, other_losses)
+    assert all(torch.equal(a, b) for a, b in zip(tensors, others))
+    assert torch.equal(after, other_after)
+
+
+def test_fork_map_keeps_order_runs_in_processes_and_raises_a_workers_error():
+    offset = 10  # a closure: workers inherit it
+
+    pids = runtime.fork_map(lambda i: (i + offset, os.getpid()), range(5), 2)
+    assert [value for value, _ in pids] == [10, 11, 12, 13, 14]
+    assert {pid for _, pid in pids[::2]} == {os.getpid()} and os.getpid() not in {pid for _, pid in pids[1::2]}
+
+    def fails_in_a_worker(i):
+        if i == 1:
+            raise ValueError("item one is bad")
+        return i
+
+    with pytest.raises(RuntimeError, match="(?s)in worker process.*ValueError: item one is bad"):
+        runtime.fork_map(fails_in_a_worker, range(4), 2)
