@@ -1,57 +1,99 @@
 """Time the default report on synthetic tables of growing size; append seconds and peak memory to results.md.
 
-Each size is one report run (papermill, kernel start and HTML included) on the default parameters with
-50 features, 8 models per ensemble (``n_seeds`` and ``challenge_models``), batch size 1024 and 5 epochs.
-Peak memory is the kernel's resident set size, which metrics.json records. Run it with ``make bench-scale``.
+Each size is one report run (``python -m nbutils run``: kernel start, every section and HTML) on the default
+parameters with 50 features, 8 models per ensemble (``n_seeds`` and ``challenge_models``), batch size 1024 and
+5 epochs, and 1024 rows per fine-tuning step. Peak memory is the kernel's resident set size (metrics.json).
+
+``--against COMMIT`` runs the same report at that commit too, side by side (a git worktree of it, its own
+nbutils first on the path), on the methods both versions have: the figure of a speed-up. Run it with
+``make bench-scale``.
 """
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from nbutils import PARAMETERS, runner
+from nbutils import NOTEBOOK, ROOT, params
 from record import append
 
 HERE = Path(__file__).resolve().parent
 SCALE = {"n_features": 50, "n_informative": 30, "n_redundant": 5, "n_seeds": 8, "challenge_models": 8,
-         "batch_size": 1024, "epochs": 5}
+         "batch_size": 1024, "epochs": 5, "finetune_batch_size": 1024}
 TARGET_ROWS, TARGET_SECONDS, TARGET_MEMORY_GIB = 1_000_000, 600, 4.0
+
+
+def report(checkout, values, name):
+    """Run the report of the project in ``checkout`` with ``values``: (seconds, metrics.json's content)."""
+    command = [sys.executable, "-m", "nbutils", "run", "-f", "parameters/default.yaml", "--name", name, "--no-progress"]
+    for key, value in values.items():
+        command += ["-p", key, json.dumps(value)]
+    start = time.perf_counter()
+    subprocess.run(command, cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)}, check=True,
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    out = Path(checkout) / "reports" / name
+    metrics = json.loads((out / "metrics.json").read_text())
+    shutil.rmtree(out)
+    return seconds, metrics
+
+
+def worktree(commit):
+    """A temporary git worktree of ``commit`` (removed by the caller)."""
+    folder = Path(tempfile.mkdtemp()) / "checkout"
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    return folder
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--against", metavar="COMMIT", help="also run the report at this commit, side by side")
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     args = parser.parse_args(argv)
+    versions = {"this version": ROOT}
+    methods = params.defaults(NOTEBOOK)["methods"]
+    if args.against:
+        versions[args.against] = worktree(args.against)
+        theirs = params.defaults(versions[args.against] / "notebooks" / "unlearning.ipynb")["methods"]
+        methods = [m for m in methods if m in theirs]
     rows = []
-    for n in args.rows:
-        name = f"bench-scale-{n}"
-        start = time.perf_counter()
-        out = runner.run([PARAMETERS / "default.yaml"], {**SCALE, "n_samples": n, "threads": args.threads}, name,
-                         progress=False)
-        seconds = time.perf_counter() - start
-        metrics = json.loads((out / "metrics.json").read_text())
-        memory = metrics["environment"]["peak_memory_mib"]
-        rows.append((n, seconds, memory, metrics["seconds_per_section"]))
-        print(f"{n:>9,} rows: {seconds:7.1f} s, peak {memory / 1024:.2f} GiB", flush=True)
-        shutil.rmtree(out)
+    try:
+        for n in args.rows:
+            values = {**SCALE, "n_samples": n, "threads": args.threads, "methods": methods}
+            for version, checkout in versions.items():
+                seconds, metrics = report(checkout, values, f"bench-scale-{n}")
+                memory = metrics["environment"]["peak_memory_mib"]
+                rows.append((n, version, seconds, memory, metrics["seconds_per_section"]))
+                print(f"{n:>9,} rows, {version}: {seconds:7.1f} s, peak {memory / 1024:.2f} GiB", flush=True)
+    finally:
+        if args.against:
+            subprocess.run(["git", "worktree", "remove", "--force", str(versions[args.against])], cwd=ROOT)
     lines = [f"### Scale: synthetic, {SCALE['n_features']} features, 8 models, batch 1024, 5 epochs, "
-             f"{args.threads} threads, {time.strftime('%Y-%m-%d')}", "",
-             "| rows | seconds (whole report) | peak memory (GiB) | slowest sections (s) |", "|---|---|---|---|"]
-    for n, seconds, memory, sections in rows:
+             f"fine-tuning batch 1024, {args.threads} threads, {len(methods)} methods, {time.strftime('%Y-%m-%d')}", "",
+             "| rows | version | seconds (whole report) | peak memory (GiB) | slowest sections (s) |", "|---|---|---|---|---|"]
+    for n, version, seconds, memory, sections in rows:
         slowest = ", ".join(f"{k} {v:.0f}" for k, v in sorted(sections.items(), key=lambda kv: -kv[1])[:3])
-        lines.append(f"| {n:,} | {seconds:.1f} | {memory / 1024:.2f} | {slowest} |")
-    by_rows = {n: (s, m) for n, s, m, _ in rows}
-    if TARGET_ROWS in by_rows:
-        s, m = by_rows[TARGET_ROWS]
+        lines.append(f"| {n:,} | {version} | {seconds:.1f} | {memory / 1024:.2f} | {slowest} |")
+    ours = {n: (s, m) for n, v, s, m, _ in rows if v == "this version"}
+    if TARGET_ROWS in ours:
+        s, m = ours[TARGET_ROWS]
         lines += ["", f"- {TARGET_ROWS:,} rows: {s:.0f} s (target < {TARGET_SECONDS}: {'met' if s < TARGET_SECONDS else 'NOT met'}), "
                       f"peak {m / 1024:.2f} GiB (target < {TARGET_MEMORY_GIB:g}: {'met' if m / 1024 < TARGET_MEMORY_GIB else 'NOT met'})"]
-        if 100_000 in by_rows:
-            lines.append(f"- 100,000 to 1,000,000 rows: time × {s / by_rows[100_000][0]:.1f} for rows × 10")
+        if 100_000 in ours:
+            lines.append(f"- 100,000 to 1,000,000 rows: time × {s / ours[100_000][0]:.1f} for rows × 10")
+    if args.against:
+        for n in args.rows:
+            theirs = next(s for m, v, s, _, _ in rows if m == n and v == args.against)
+            lines.append(f"- {n:,} rows: this version {ours[n][0]:.0f} s against {theirs:.0f} s at {args.against}, "
+                         f"side by side: {theirs / ours[n][0]:.2f}× as fast (target at 1,000,000 rows: ≥ 2×)")
     text = "\n".join(lines) + "\n"
     print(text)
     append(args.output, text)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nbutils import runtime
-from nbutils.model import MLPEnsemble, draw_keep_masks
+from nbutils.model import MLPEnsemble, draw_keep_masks, keep_threshold, random_int16
 
 MOMENTUM = 0.9  # SGD's momentum in every baseline's public code that uses SGD
 
@@ -54,8 +54,8 @@ def keep_masks(model, n_rows, generator):
     p = model.dropout
     if not p:
         return None
-    width = sum(model.hidden_sizes)
-    keep = torch.rand(model.n_models, n_rows, width, generator=generator, device=generator.device) >= p
+    width = sum(model.hidden_sizes)  # 16-bit draws, as training's (nbutils.model.random_int16: ten times faster)
+    keep = random_int16(model.n_models * n_rows * width, generator).view(model.n_models, n_rows, width) >= keep_threshold(p)
     return keep.to(torch.float32).mul_(1 / (1 - p)).split(model.hidden_sizes, dim=2)
 
 
