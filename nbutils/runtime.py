@@ -45,6 +45,12 @@ def substream(generator, name):
         int(np.random.SeedSequence([generator.initial_seed(), zlib.crc32(name.encode())]).generate_state(2, dtype=np.uint64)[0]) >> 1)
 
 
+def streams(source, *names):
+    """Independent generators, one per name, all derived from one draw of the generator ``source``."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=source, device=source.device))
+    return [generator(source.device, seed, name) for name in names]
+
+
 def workers_for(n_items, device):
     """Processes :func:`fork_map` may use for ``n_items`` items on ``device``: torch's thread count on CPU (1 in
     a worker), 1 elsewhere or where processes cannot fork."""

@@ -165,8 +165,9 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     bounded on large tables. A final batch of a single row is skipped, since BatchNorm cannot train on it.
     Each model's gradient is that of its own mean cross-entropy, and Adam's update is elementwise, so each
     model's training is what it would be alone. On CPU the models are split into blocks, and groups of
-    blocks train side by side in forked processes, one core each (:func:`model_groups`); every process
-    draws the whole random stream and uses its blocks' part, so the numbers do not depend on the split.
+    blocks train side by side in forked processes, one core each (:func:`model_groups`). Each block shuffles
+    and draws its dropout bits from a stream of its own, derived from one draw of ``generator``, so the
+    numbers do not depend on how the blocks are grouped, nor on the thread count.
 
     Returns (the mean training loss per model and epoch, an array of shape (K, epochs); the seconds each
     process trained, summed: the training's cost on one core).
@@ -177,28 +178,30 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     threshold = keep_threshold(p)
     per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width))  # steps whose masks are drawn at once
     groups = model_groups(k, X.device)
+    firsts = sorted(block.start for group in groups for block in group)  # each block's random stream, by its first model
+    streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
     losses = torch.zeros(k, epochs, device=X.device)
 
     def train_group(group):
-        """Train ``group``'s blocks of models; returns their losses and the seconds it took."""
+        """Train ``group``'s blocks of models, each from its own random stream; returns their losses and the
+        seconds it took."""
         start_time = time.perf_counter()
-        steps = [(block, _Step(model, lr, block)) for block in group]  # each updates its slices in place
-        buffer = torch.empty((per_draw * k * batch_size * width + 3) // 4, dtype=torch.int64, device=X.device)
+        blocks = [_Block(model, lr, block, streams[block.start], per_draw * batch_size * width) for block in group]
         for epoch in range(epochs):
-            order = torch.rand(k, n, generator=generator, device=generator.device).argsort(dim=1)  # (K, n)
+            for block in blocks:
+                block.shuffle(n)
             for first in range(0, len(starts), per_draw):
                 chunk = starts[first:first + per_draw]
                 if p:
-                    bits = random_int16(len(chunk) * k * batch_size * width, generator, buffer)
-                    bits = bits.view(len(chunk), k, batch_size, width)
+                    for block in blocks:
+                        block.draw_masks(len(chunk), batch_size, width)
                 for j, begin in enumerate(chunk):
-                    rows = order[:, begin:begin + batch_size]
-                    for block, step in steps:
-                        keep = bits[j, block, :rows.shape[1]] >= threshold if p else None
-                        index = rows[block].reshape(-1)
-                        shape = (block.stop - block.start, rows.shape[1])
-                        step(X.index_select(0, index).view(*shape, -1), y.index_select(0, index).view(shape), keep,
-                             losses[block, epoch])
+                    for block in blocks:
+                        rows = block.order[:, begin:begin + batch_size]
+                        keep = block.bits[j, :, :rows.shape[1]] >= threshold if p else None
+                        index = rows.reshape(-1)
+                        block.step(X.index_select(0, index).view(*rows.shape, -1), y.index_select(0, index).view(rows.shape),
+                                   keep, losses[block.models, epoch])
             if group is groups[0]:  # this process's group
                 bar.update()
         return [losses[block] for block in group], time.perf_counter() - start_time
@@ -206,7 +209,7 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     model.train()
     with torch.no_grad(), tqdm(total=epochs, desc="training", unit="epoch", disable=not progress, leave=False,
                                mininterval=2) as bar:
-        done = side_by_side(groups, [*model.parameters(), *model.buffers()], generator, train_group)
+        done = side_by_side(groups, [*model.parameters(), *model.buffers()], train_group)
     for group, (group_losses, _) in zip(groups, done):
         for block, block_losses in zip(group, group_losses):
             losses[block] = block_losses
@@ -214,26 +217,43 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     return (losses / len(starts)).cpu().numpy(), sum(seconds for _, seconds in done)
 
 
-def side_by_side(groups, tensors, generator, work):
+class _Block:
+    """One block of models in training: its :class:`_Step`, its random stream, its shuffle and its dropout bits."""
+
+    def __init__(self, model, lr, models, generator, mask_values):
+        self.models, self.generator, self.size = models, generator, models.stop - models.start
+        self.step = _Step(model, lr, models)
+        self.buffer = torch.empty((mask_values * self.size + 3) // 4, dtype=torch.int64, device=generator.device)
+        self.order = self.bits = None
+
+    def shuffle(self, n):
+        """Each model's order of the n rows for the next epoch, (models, n)."""
+        self.order = torch.rand(self.size, n, generator=self.generator, device=self.generator.device).argsort(dim=1)
+
+    def draw_masks(self, steps, batch_size, width):
+        """Dropout bits for the next ``steps`` steps, (steps, models, batch_size, width)."""
+        self.bits = random_int16(steps * self.size * batch_size * width, self.generator, self.buffer).view(
+            steps, self.size, batch_size, width)
+
+
+def side_by_side(groups, tensors, work):
     """Run ``work(group)`` for every group of blocks of models, side by side (:func:`nbutils.runtime.fork_map`).
 
-    ``work`` updates its blocks' slices of ``tensors`` in place, drawing from ``generator`` all that one process
-    training every model would draw (so the numbers do not depend on the groups). Here, the trained slices are
-    written back into ``tensors``, ``generator`` is left where that one process would have left it, and what
-    each ``work`` returned is returned.
+    ``work`` updates its blocks' slices of ``tensors`` in place, each block from a random stream of its own (so
+    the numbers do not depend on how the blocks are grouped). Here, the trained slices are written back into
+    ``tensors``, and what each ``work`` returned is returned.
     """
     def run(group):
         returned = work(group)
-        return [[t.detach()[block].clone() for t in tensors] for block in group], generator.get_state(), returned
+        return [[t.detach()[block].clone() for t in tensors] for block in group], returned
 
     results = runtime.fork_map(run, groups, len(groups))
     with torch.no_grad():
-        for group, (trained, _, _) in zip(groups, results):
+        for group, (trained, _) in zip(groups, results):
             for block, values in zip(group, trained):
                 for t, value in zip(tensors, values):
                     t[block] = value
-    generator.set_state(results[0][1])
-    return [returned for _, _, returned in results]
+    return [returned for _, returned in results]
 
 
 def model_groups(k, device):

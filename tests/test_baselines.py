@@ -76,7 +76,7 @@ def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
 def test_neggrad_at_alpha_one_is_fine_tuning_on_the_same_batches(small_splits):
     model = trained_like(make_ensemble(3))
     out = baselines.neggrad(model, (1.0, 2), generator(), small_splits, BASELINE_PARAMS)
-    (g_retain,) = steps.streams(generator(), "retain")
+    (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.Network(model)
     baselines.fine_tune(net, steps.SGD(net, BASELINE_PARAMS["neggrad_lr"]), small_splits.X_retain,
                         small_splits.y_retain, epochs=2, batch_size=16, generator=g_retain)
@@ -88,7 +88,7 @@ def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(sma
     model = trained_like(make_ensemble(3))
     params = {**BASELINE_PARAMS, "scrub_max_epochs": 0, "scrub_alpha": 0.0, "scrub_gamma": 0.7}
     out = baselines.scrub(model, (2, 0.01), generator(), small_splits, params)
-    (g_retain,) = steps.streams(generator(), "retain")
+    (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.Network(model)
     optimizer = steps.SGD(net, 0.01, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain, epochs=2, batch_size=16,
@@ -139,7 +139,7 @@ def test_cfk_leaves_every_layer_but_the_last_k_bit_identical(k, small_splits):
 def test_euk_reinitialises_the_last_k_layers_as_a_fresh_model_would(k, small_splits):
     model = trained_like(make_ensemble(3))
     out = baselines.euk(model, k, generator(), small_splits, {**BASELINE_PARAMS, "last_layers_epochs": 0})
-    _, g_init, _ = steps.streams(generator(), "retain", "init", "statistics")
+    _, g_init, _ = runtime.streams(generator(), "retain", "init", "statistics")
     fresh = steps.fresh_model(model, g_init)
     first = len(model.linears) - k
     for name, value in out.named_parameters():
@@ -153,7 +153,7 @@ def test_euk_reinitialises_the_last_k_layers_as_a_fresh_model_would(k, small_spl
 def test_l1_with_weight_zero_is_fine_tuning(small_splits):
     model = trained_like(make_ensemble(3))
     out = baselines.l1_sparse(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
-    (g_retain,) = steps.streams(generator(), "retain")
+    (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.Network(model)
     optimizer = steps.SGD(net, BASELINE_PARAMS["l1_lr"], weight_decay=baselines.L1_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain,

@@ -14,7 +14,8 @@ import torch
 
 from nbutils.methods.baselines import GRADIENT_ROWS, fine_tune, forget_gradient
 from nbutils.methods.steps import (SGD, Network, batches, ce_grad, keep_masks, loss_grad, retain_statistics,
-                                   steps_per_epoch, streams)
+                                   steps_per_epoch)
+from nbutils.runtime import streams
 
 # FCS (1st place): three SGD optimisers on the same weights, as in the entry
 FCS_UNIFORM_LR, FCS_FORGET_LR, FCS_RETAIN_LR = 0.005, 3e-4, 0.001  # retain lr scaled by batch size / 64

@@ -19,6 +19,7 @@ import torch
 
 from nbutils.methods.steps import STATISTICS_ROWS
 from nbutils.model import keep_threshold, random_int16
+from nbutils import runtime
 from nbutils.runtime import substream
 from nbutils.train import MASK_BYTES, model_groups, side_by_side
 
@@ -41,8 +42,9 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     a number, or a (K,) tensor of one bound per model).
     Every step draws its own dropout masks. Batches are drawn up front, so the same generator
     state gives the same batches whatever sigma is. Each step is :class:`SGDStep`'s hand-written
-    backward; on CPU, groups of models step side by side in processes of their own
-    (:func:`nbutils.train.side_by_side`), each drawing masks and noise, ``MASK_BYTES`` at a time.
+    backward; on CPU, groups of blocks of models step side by side in processes of their own
+    (:func:`nbutils.train.side_by_side`), each block drawing its masks and noise from a stream of its own,
+    ``MASK_BYTES`` at a time.
     """
     out = copy.deepcopy(model)
     out.eval()
@@ -54,32 +56,39 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     if clip is not None:
         clip = torch.as_tensor(clip, dtype=torch.float32, device=X.device).expand(k).unsqueeze(1)  # (K, 1)
 
+    groups = model_groups(k, X.device)
+    firsts = sorted(block.start for group in groups for block in group)  # each block's stream, by its first model
+    streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
+
     def run_group(group):
         sgd_steps = [(block, SGDStep(out, block)) for block in group]
         for first in range(0, steps, per_draw):
             rows_chunk = batches[first:first + per_draw]
-            if p:
-                bits = random_int16(rows_chunk.numel() * width, generator).view(*rows_chunk.shape, width)
-            if sigma:
-                noise = torch.randn(len(rows_chunk), k * n_params, generator=generator, device=X.device)
+            bits, noise = {}, {}
+            for block, _ in sgd_steps:  # this chunk's masks and noise, from each block's own stream
+                size, stream = block.stop - block.start, streams[block.start]
+                if p:
+                    bits[block.start] = random_int16(len(rows_chunk) * size * batch_size * width, stream).view(
+                        len(rows_chunk), size, batch_size, width)
+                if sigma:
+                    noise[block.start] = torch.randn(len(rows_chunk), size * n_params, generator=stream, device=X.device)
             for j, rows in enumerate(rows_chunk):  # rows: (K, B)
                 for block, step in sgd_steps:
-                    keep = bits[j, block] >= keep_threshold(p) if p else None
+                    keep = bits[block.start][j] >= keep_threshold(p) if p else None
                     index = rows[block].reshape(-1)
                     shape = (block.stop - block.start, rows.shape[1])
                     step.gradient(X.index_select(0, index).view(*shape, -1), y.index_select(0, index).view(shape),
                                   keep, None if clip is None else clip[block], l2)
                     torch._foreach_add_(step.params, step.grads, alpha=-lr)
                     if sigma:
-                        torch._foreach_add_(step.params, [v[block] for v in unstack_noise(noise[j])], alpha=sigma)
+                        torch._foreach_add_(step.params, unstack_noise(noise[block.start][j], shape[0]), alpha=sigma)
 
-    def unstack_noise(flat):
-        """Views of one step's noise, drawn flat, shaped like the parameters (K, ...)."""
-        sizes = [t.numel() for t in tensors]
-        return [v.view(t.shape) for v, t in zip(flat.split(sizes), tensors)]
+    def unstack_noise(flat, size):
+        """Views of one step's noise for ``size`` models, drawn flat, shaped like their parameters."""
+        return [v.view(size, *t.shape[1:]) for v, t in zip(flat.split([size * t[0].numel() for t in tensors]), tensors)]
 
     with torch.no_grad():
-        side_by_side(model_groups(k, X.device), list(tensors), generator, run_group)
+        side_by_side(groups, list(tensors), run_group)
     return out
 
 

@@ -11,9 +11,9 @@ the project's fine-tuning (:mod:`nbutils.methods.finetune` says why): forget row
 method that re-initialises or perturbs weights recomputes the statistics from the retain rows
 (:func:`retain_statistics`), with dropout in the layers below as training has it.
 
-Randomness: a method splits its generator into named streams (:func:`streams`), so retain batches, forget
-batches, random labels and re-initialisations are drawn independently, and two methods that read the same
-stream name get the same draws (NegGrad+ at alpha = 1 and fine-tuning see the same retain batches).
+Randomness: a method splits its generator into named streams (:func:`nbutils.runtime.streams`), so retain
+batches, forget batches, random labels and re-initialisations are drawn independently, and two methods that
+read the same stream name get the same draws (NegGrad+ at alpha = 1 and fine-tuning see the same retain batches).
 """
 
 import copy
@@ -22,16 +22,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from nbutils import runtime
 from nbutils.model import MLPEnsemble, draw_keep_masks, keep_threshold, random_int16
 
 MOMENTUM = 0.9  # SGD's momentum in every baseline's public code that uses SGD
-
-
-def streams(generator, *names):
-    """Independent generators, one per name, all derived from one draw of ``generator``."""
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    return [runtime.generator(generator.device, seed, name) for name in names]
 
 
 def batches(n_models, n_rows, n_batches, batch_size, generator):
