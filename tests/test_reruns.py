@@ -14,7 +14,7 @@ from nbutils import data, evaluation, findings, params
 
 SETTINGS = {"n_samples": 600, "epochs": 5, "n_seeds": 2, "challenge_models": 8, "methods": ["finetune"],
             "finetune_steps": [20], "report_replicates": 3, "threads": 1}
-RERUNS = 6
+RERUNS = 10
 
 
 def test_reruns_with_other_method_seeds_are_rarely_called_distinguishable_across_replicates():
@@ -33,8 +33,9 @@ def test_reruns_with_other_method_seeds_are_rarely_called_distinguishable_across
     assert across.replicates == 3 and "t intervals over the 3 report replicates" in across.how()
     pairs = list(itertools.combinations(configs, 2))
     called = sum(across(a, b)[3] for a, b in pairs)
-    assert called <= 2  # of 15 pairs; at 95 % about 0.75 are expected
+    assert called <= 5  # of 45 pairs; at 95 % about 2 are expected
     # The bootstrap of one replicate covers its forget rows and models, not the method's draws: it calls many
-    # more reruns apart (7 of 15 here), which is why the findings read several replicates when there are some.
-    within = findings.comparisons([s for s in scored if s.rows["replicate"].iloc[0] == 1])
-    assert sum(within(a, b)[3] for a, b in pairs) > called + 2
+    # more reruns apart (9, 16 and 15 of 45 here, one replicate at a time), which is why the findings read
+    # several replicates when there are some.
+    within = [findings.comparisons([s for s in scored if s.rows["replicate"].iloc[0] == r]) for r in (1, 2, 3)]
+    assert sum(compare(a, b)[3] for compare in within for a, b in pairs) >= 3 * (called + 5)
