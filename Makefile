@@ -31,8 +31,11 @@ bench: $(STAMP)  ## time training against the seed's loop, and the challenge sco
 bench-report: $(STAMP)  ## the default report's wall time against the seed notebook's, side by side
 	$(BIN)/python benchmarks/bench_report.py
 
-bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows: seconds and peak memory
-	$(BIN)/python benchmarks/bench_scale.py
+# bench-scale runs the report at this commit too, side by side: the engine issue 15 started from
+BENCH_AGAINST ?= 713ff6d
+
+bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows, side by side with BENCH_AGAINST
+	$(BIN)/python benchmarks/bench_scale.py --against $(BENCH_AGAINST)
 
 leaderboard: $(STAMP)  ## every method on eight scenarios, fresh models: writes benchmarks/leaderboard.md and .png
 	$(BIN)/python -m nbutils sweep parameters/sweeps/leaderboard.yaml $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers 2) \

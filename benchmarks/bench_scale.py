@@ -46,8 +46,11 @@ def report(checkout, values, name):
 def worktree(commit):
     """A temporary git worktree of ``commit`` (removed by the caller)."""
     folder = Path(tempfile.mkdtemp()) / "checkout"
-    subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT, check=True,
-                   capture_output=True)
+    made = subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT, capture_output=True,
+                          text=True)
+    if made.returncode:
+        sys.exit(f"bench_scale: cannot check out {commit!r} beside this one ({made.stderr.strip()}); name a commit "
+                 "this clone has, or run without --against")
     return folder
 
 

@@ -5,6 +5,7 @@ import pickle
 import platform
 import resource
 import signal
+import sys
 import time
 import traceback
 import zlib
@@ -52,9 +53,9 @@ def streams(source, *names):
 
 
 def workers_for(n_items, device):
-    """Processes :func:`fork_map` may use for ``n_items`` items on ``device``: torch's thread count on CPU (1 in
-    a worker), 1 elsewhere or where processes cannot fork."""
-    if device.type != "cpu" or not hasattr(os, "fork"):
+    """Processes :func:`fork_map` may use for ``n_items`` items on ``device``: torch's thread count on CPU under
+    Linux (1 in a worker), 1 elsewhere (macOS's system libraries are not safe to fork, Windows cannot)."""
+    if device.type != "cpu" or sys.platform != "linux":
         return 1
     return max(1, min(torch.get_num_threads(), n_items))
 
