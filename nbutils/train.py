@@ -35,7 +35,7 @@ BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed
 
 MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
 PARALLEL_BLOCKS = True  # on CPU, processes train groups of blocks side by side (False: one process)
-MODELS_PER_WORKER = 16  # a second process only from 2 x 16 models: below, a step is mostly fixed costs
+ROWS_PER_BLOCK = 512  # a second block (and process) only from 2 x 512 model-rows a step: below, a step is mostly fixed costs
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
 
@@ -169,23 +169,20 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     and draws its dropout bits from a stream of its own, derived from one draw of ``generator``, so the
     numbers do not depend on how the blocks are grouped, nor on the thread count.
 
-    Returns (the mean training loss per model and epoch, an array of shape (K, epochs); the seconds each
-    process trained, summed: the training's cost on one core).
+    Returns the mean training loss per model and epoch, an array of shape (K, epochs).
     """
     n, k = len(X), model.n_models
     starts = [s for s in range(0, n, batch_size) if n - s > 1]  # a last batch of one row: BatchNorm cannot train
     width, p = sum(model.hidden_sizes), model.dropout
     threshold = keep_threshold(p)
     per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width))  # steps whose masks are drawn at once
-    groups = model_groups(k, X.device)
+    groups = model_groups(k, batch_size, X.device)
     firsts = sorted(block.start for group in groups for block in group)  # each block's random stream, by its first model
     streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
     losses = torch.zeros(k, epochs, device=X.device)
 
     def train_group(group):
-        """Train ``group``'s blocks of models, each from its own random stream; returns their losses and the
-        seconds it took."""
-        start_time = time.perf_counter()
+        """Train ``group``'s blocks of models, each from its own random stream; returns their losses."""
         blocks = [_Block(model, lr, block, streams[block.start], per_draw * batch_size * width) for block in group]
         for epoch in range(epochs):
             for block in blocks:
@@ -204,17 +201,17 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
                                    keep, losses[block.models, epoch])
             if group is groups[0]:  # this process's group
                 bar.update()
-        return [losses[block] for block in group], time.perf_counter() - start_time
+        return [losses[block] for block in group]
 
     model.train()
     with torch.no_grad(), tqdm(total=epochs, desc="training", unit="epoch", disable=not progress, leave=False,
                                mininterval=2) as bar:
         done = side_by_side(groups, [*model.parameters(), *model.buffers()], train_group)
-    for group, (group_losses, _) in zip(groups, done):
+    for group, group_losses in zip(groups, done):
         for block, block_losses in zip(group, group_losses):
             losses[block] = block_losses
     model.eval()
-    return (losses / len(starts)).cpu().numpy(), sum(seconds for _, seconds in done)
+    return (losses / len(starts)).cpu().numpy()
 
 
 class _Block:
@@ -256,16 +253,18 @@ def side_by_side(groups, tensors, work):
     return [returned for _, returned in results]
 
 
-def model_groups(k, device):
-    """How K models train: a list of groups, one per process, each a list of contiguous blocks (slices).
+def model_groups(k, batch_size, device):
+    """How K models that step on ``batch_size`` rows each train: a list of groups, one per process, each a list
+    of contiguous blocks (slices).
 
-    On CPU, blocks of at most ``MODELS_PER_PASS`` models, and at least two from 2 x ``MODELS_PER_WORKER``;
-    the blocks depend on K alone, so the thread count changes no number. They go to as many processes as
-    torch may use threads (:func:`nbutils.runtime.workers_for`). Elsewhere one block holds every model.
+    On CPU, blocks of at most ``MODELS_PER_PASS`` models, and at least two from 2 x ``ROWS_PER_BLOCK``
+    model-rows a step (32 models of batch 32, 2 of batch 1024); the blocks depend on K and the batch size
+    alone, so the thread count changes no number. They go to as many processes as torch may use threads
+    (:func:`nbutils.runtime.workers_for`). Elsewhere one block holds every model.
     """
     if device.type != "cpu":
         return [[slice(0, k)]]
-    count = max(math.ceil(k / MODELS_PER_PASS), 2 if k >= 2 * MODELS_PER_WORKER else 1)
+    count = max(math.ceil(k / MODELS_PER_PASS), 2 if k >= 2 and k * batch_size >= 2 * ROWS_PER_BLOCK else 1)
     size = math.ceil(k / count)
     blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
     workers = min(runtime.workers_for(len(blocks), device), len(blocks)) if PARALLEL_BLOCKS else 1
@@ -275,9 +274,10 @@ def model_groups(k, device):
 def fit_ensemble(params, X, y, n_models, generator, progress=True):
     """Build ``n_models`` fresh models as the parameters describe and train them on (X, y).
 
-    Returns (model, losses of shape (K, epochs), seconds of training on one core).
+    Returns (model, losses of shape (K, epochs), seconds).
     """
+    start = time.perf_counter()
     model = MLPEnsemble(n_models, X.shape[1], params["hidden_sizes"], params["n_classes"], params["dropout"], generator)
-    losses, seconds = train_ensemble(model, X, y, epochs=params["epochs"], batch_size=params["batch_size"],
-                                     lr=params["learning_rate"], generator=generator, progress=progress)
-    return model, losses, seconds
+    losses = train_ensemble(model, X, y, epochs=params["epochs"], batch_size=params["batch_size"],
+                            lr=params["learning_rate"], generator=generator, progress=progress)
+    return model, losses, time.perf_counter() - start

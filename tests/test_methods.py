@@ -357,12 +357,12 @@ def test_fine_tuning_in_processes_is_fine_tuning_in_one_bit_for_bit(small_splits
     """Each block draws its masks and noise from a stream of its own, so stepping the blocks in forked
     processes changes no bit."""
     model = make_ensemble(5, dropout=0.3)
-    monkeypatch.setattr(train, "MODELS_PER_WORKER", 2)  # two blocks even for these few models
+    monkeypatch.setattr(train, "ROWS_PER_BLOCK", 16)  # two blocks even for these few models
     torch.set_num_threads(2)
 
     def tuned(parallel):
         monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
-        assert len(train.model_groups(5, CPU)) == (2 if parallel else 1)
+        assert len(train.model_groups(5, 16, CPU)) == (2 if parallel else 1)
         return finetune.retain_sgd(model, small_splits.X_retain, small_splits.y_retain, steps=7, lr=0.1,
                                    batch_size=16, generator=runtime.generator(CPU, 5), clip=1.0, sigma=0.01)
 

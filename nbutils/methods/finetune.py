@@ -56,7 +56,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     if clip is not None:
         clip = torch.as_tensor(clip, dtype=torch.float32, device=X.device).expand(k).unsqueeze(1)  # (K, 1)
 
-    groups = model_groups(k, X.device)
+    groups = model_groups(k, batch_size, X.device)
     firsts = sorted(block.start for group in groups for block in group)  # each block's stream, by its first model
     streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
 
