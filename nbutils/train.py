@@ -35,7 +35,7 @@ BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed
 
 MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many models: their working set stays in cache
 PARALLEL_BLOCKS = True  # on CPU, processes train groups of blocks side by side (False: one process)
-ROWS_PER_BLOCK = 512  # a second block (and process) only from 2 x 512 model-rows a step: below, a step is mostly fixed costs
+ROWS_PER_BLOCK = 512  # a second block (and process) only from 2 x 512 model-rows a step: below, mostly fixed costs
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
 
 
@@ -177,8 +177,7 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     threshold = keep_threshold(p)
     per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width))  # steps whose masks are drawn at once
     groups = model_groups(k, batch_size, X.device)
-    firsts = sorted(block.start for group in groups for block in group)  # each block's random stream, by its first model
-    streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
+    streams = block_streams(groups, generator)
     losses = torch.zeros(k, epochs, device=X.device)
 
     def train_group(group):
@@ -197,8 +196,8 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
                         rows = block.order[:, begin:begin + batch_size]
                         keep = block.bits[j, :, :rows.shape[1]] >= threshold if p else None
                         index = rows.reshape(-1)
-                        block.step(X.index_select(0, index).view(*rows.shape, -1), y.index_select(0, index).view(rows.shape),
-                                   keep, losses[block.models, epoch])
+                        block.step(X.index_select(0, index).view(*rows.shape, -1),
+                                   y.index_select(0, index).view(rows.shape), keep, losses[block.models, epoch])
             if group is groups[0]:  # this process's group
                 bar.update()
         return [losses[block] for block in group]
@@ -231,6 +230,12 @@ class _Block:
         """Dropout bits for the next ``steps`` steps, (steps, models, batch_size, width)."""
         self.bits = random_int16(steps * self.size * batch_size * width, self.generator, self.buffer).view(
             steps, self.size, batch_size, width)
+
+
+def block_streams(groups, generator):
+    """Each block's random stream, keyed by its first model, all derived from one draw of ``generator``."""
+    firsts = sorted(block.start for group in groups for block in group)
+    return dict(zip(firsts, runtime.streams(generator, *firsts)))
 
 
 def side_by_side(groups, tensors, work):

@@ -19,9 +19,8 @@ import torch
 
 from nbutils.methods.steps import STATISTICS_ROWS
 from nbutils.model import keep_threshold, random_int16
-from nbutils import runtime
 from nbutils.runtime import substream
-from nbutils.train import MASK_BYTES, model_groups, side_by_side
+from nbutils.train import MASK_BYTES, block_streams, model_groups, side_by_side
 
 
 def batch_indices(n_models, n_rows, steps, batch_size, generator):
@@ -57,8 +56,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
         clip = torch.as_tensor(clip, dtype=torch.float32, device=X.device).expand(k).unsqueeze(1)  # (K, 1)
 
     groups = model_groups(k, batch_size, X.device)
-    firsts = sorted(block.start for group in groups for block in group)  # each block's stream, by its first model
-    streams = dict(zip(firsts, runtime.streams(generator, *firsts)))
+    streams = block_streams(groups, generator)
 
     def run_group(group):
         sgd_steps = [(block, SGDStep(out, block)) for block in group]
@@ -71,7 +69,8 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
                     bits[block.start] = random_int16(len(rows_chunk) * size * batch_size * width, stream).view(
                         len(rows_chunk), size, batch_size, width)
                 if sigma:
-                    noise[block.start] = torch.randn(len(rows_chunk), size * n_params, generator=stream, device=X.device)
+                    noise[block.start] = torch.randn(len(rows_chunk), size * n_params, generator=stream,
+                                                     device=X.device)
             for j, rows in enumerate(rows_chunk):  # rows: (K, B)
                 for block, step in sgd_steps:
                     keep = bits[block.start][j] >= keep_threshold(p) if p else None
