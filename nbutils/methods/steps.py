@@ -47,8 +47,8 @@ def keep_masks(model, n_rows, generator):
     p = model.dropout
     if not p:
         return None
-    width = sum(model.hidden_sizes)  # 16-bit draws, as training's (nbutils.model.random_int16: ten times faster)
-    keep = random_int16(model.n_models * n_rows * width, generator).view(model.n_models, n_rows, width) >= keep_threshold(p)
+    k, width = model.n_models, sum(model.hidden_sizes)  # 16-bit draws, as training's: ten times faster than floats
+    keep = random_int16(k * n_rows * width, generator).view(k, n_rows, width) >= keep_threshold(p)
     return keep.to(torch.float32).mul_(1 / (1 - p)).split(model.hidden_sizes, dim=2)
 
 
