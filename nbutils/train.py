@@ -272,7 +272,7 @@ def model_groups(k, batch_size, device):
     count = max(math.ceil(k / MODELS_PER_PASS), 2 if k >= 2 and k * batch_size >= 2 * ROWS_PER_BLOCK else 1)
     size = math.ceil(k / count)
     blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
-    workers = min(runtime.workers_for(len(blocks), device), len(blocks)) if PARALLEL_BLOCKS else 1
+    workers = runtime.workers_for(len(blocks), device) if PARALLEL_BLOCKS else 1
     return [blocks[w::workers] for w in range(workers)]
 
 

@@ -49,7 +49,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     out.eval()
     k, width, p = out.n_models, sum(out.hidden_sizes), out.dropout
     batches = batch_indices(k, len(X), steps, batch_size, generator)
-    names, tensors = zip(*out.named_parameters())
+    tensors = list(out.parameters())
     n_params = sum(t[0].numel() for t in tensors)  # per model
     per_draw = max(1, MASK_BYTES // (2 * k * batch_size * width + (4 * k * n_params if sigma else 0)))
     if clip is not None:
@@ -57,6 +57,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
 
     groups = model_groups(k, batch_size, X.device)
     streams = block_streams(groups, generator)
+    threshold = keep_threshold(p)
 
     def run_group(group):
         sgd_steps = [(block, SGDStep(out, block)) for block in group]
@@ -73,7 +74,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
                                                      device=X.device)
             for j, rows in enumerate(rows_chunk):  # rows: (K, B)
                 for block, step in sgd_steps:
-                    keep = bits[block.start][j] >= keep_threshold(p) if p else None
+                    keep = bits[block.start][j] >= threshold if p else None
                     index = rows[block].reshape(-1)
                     shape = (block.stop - block.start, rows.shape[1])
                     step.gradient(X.index_select(0, index).view(*shape, -1), y.index_select(0, index).view(shape),
@@ -87,7 +88,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
         return [v.view(size, *t.shape[1:]) for v, t in zip(flat.split([size * t[0].numel() for t in tensors]), tensors)]
 
     with torch.no_grad():
-        side_by_side(groups, list(tensors), run_group)
+        side_by_side(groups, tensors, run_group)
     return out
 
 
