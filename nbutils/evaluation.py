@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbutils import intervals, runtime
+from nbutils import cost, intervals, runtime
 from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
@@ -55,6 +55,7 @@ class Reference:
     retrain_preds: object
     n_seeds: int  # models the MIA-efficacy SVC is fit for
     challenge_models: int
+    retrain_macs: float  # multiply-adds to retrain one model (:mod:`nbutils.cost`): what cost shares divide by
 
     def __post_init__(self):
         self.original_acc = accuracies(self.original_preds)
@@ -120,26 +121,34 @@ def train_references(params, dataset, device, number=0):
         runtime.generator(device, params["train_seed"], "original", *streams))
     if one_original:
         original = first_model_copies(original, n_models)
-    retrain, retrain_losses, retrain_seconds = fit_ensemble(
-        architecture, splits.X_retain, splits.y_retain, n_retrain,
-        runtime.generator(device, params["train_seed"], "retrain", *streams))
+    with cost.counted() as work:
+        retrain, retrain_losses, retrain_seconds = fit_ensemble(
+            architecture, splits.X_retain, splits.y_retain, n_retrain,
+            runtime.generator(device, params["train_seed"], "retrain", *streams))
+    retrain_macs = work.macs / n_retrain
     all_retrain = predict(retrain, splits, dataset.ids)
     reference = Reference(original, predict(original, splits, dataset.ids), all_retrain.subset(slice(n_models)),
-                          params["n_seeds"], params["challenge_models"])
+                          params["n_seeds"], params["challenge_models"], retrain_macs)
     scored = [
-        evaluate("original", "-", np.nan, reference.original_preds, reference, model=original, replicate=number),
+        evaluate("original", "-", np.nan, reference.original_preds, reference, model=original, macs_per_model=0,
+                 replicate=number),
         evaluate("retrain", "-", np.nan, reference.retrain_preds, reference, seconds_per_model=retrain_seconds / n_retrain,
-                 target=True, replicate=number),
+                 macs_per_model=retrain_macs, target=True, replicate=number),
     ]
     if params["challenge_models"]:
         scored.append(evaluate("retrain_2", "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
+                               seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs,
                                replicate=number))
     return Replicate(number, dataset, reference, scored, {"original": original_losses, "retrain": retrain_losses},
                      {"original": original_seconds, "retrain": retrain_seconds})
 
 
-def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, target=False, replicate=0):
+def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, macs_per_model=np.nan,
+             target=False, replicate=0):
     """Score one configuration from its Predictions on all models; returns a :class:`Scored`.
+
+    ``macs_per_model`` is the work it took to make one model (:mod:`nbutils.cost`); ``cost_share`` divides it by
+    retraining's.
 
     ``target=True`` marks the retrained models themselves: their gaps are 0 by definition, with no interval,
     and they get no challenge score or per-example attack.
@@ -187,6 +196,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
             rows[col] = figures[col]
             bounds[col] = intervals.interval(draws[col])
     rows["seconds_per_model"] = seconds_per_model
+    rows["cost_share"] = macs_per_model / reference.retrain_macs
     for col in WITH_INTERVAL:
         rows[f"{col}_lo"], rows[f"{col}_hi"] = bounds.get(col, (np.nan, np.nan))
     examples = example_rows(method, setting, sampled, challenge, row_attack)
@@ -195,13 +205,14 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
 
 
 def _unlearn(name, value, generator, reference, splits, params):
-    """(the unlearned ensemble, seconds per model), warning about models whose weights diverged.
+    """(the unlearned ensemble, seconds per model, multiply-adds per model), warning about models whose weights
+    diverged.
 
-    The seconds include the full measured time of any importance the method reused from an earlier setting
+    Both costs include any importance the method reused from an earlier setting
     (:mod:`nbutils.methods.importance`), so each setting's cost is what it would be alone."""
     method = METHODS[name]
     start = time.perf_counter()
-    with importance.charged() as reused:  # importances computed for an earlier setting, and their seconds
+    with importance.charged() as reused, cost.counted() as work:  # reused: an earlier setting's importances' seconds
         model = method.apply(reference.original, value, generator, splits, params)
     if splits.X_forget.is_cuda:
         torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
@@ -209,7 +220,7 @@ def _unlearn(name, value, generator, reference, splits, params):
     if (bad := diverged(model).sum()):
         print(f"{method.label} ({value}): {bad} of {model.n_models} models diverged (non-finite weights); "
               "they predict nothing, and count as wrong wherever class 0 is not the label")
-    return model, seconds
+    return model, seconds, work.macs / model.n_models
 
 
 def method_generator(device, params, name, label, replicate=0):
@@ -240,9 +251,9 @@ def _unlearn_and_score(name, label, params, replicate, device):
     method, dataset = METHODS[name], replicate.dataset
     value = method.settings(params)[label]
     generator = method_generator(device, params, name, label, replicate.number)
-    model, seconds = _unlearn(name, value, generator, replicate.reference, dataset.splits, params)
+    model, seconds, macs = _unlearn(name, value, generator, replicate.reference, dataset.splits, params)
     return evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), replicate.reference,
-                    model=model, seconds_per_model=seconds, replicate=replicate.number)
+                    model=model, seconds_per_model=seconds, macs_per_model=macs, replicate=replicate.number)
 
 
 def results_table(scored):

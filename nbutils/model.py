@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nbutils import cost
+
 
 class StackedLinear(nn.Module):
     """K Linear layers; ``weight[k]`` is (out, in) as in ``nn.Linear``, ``bias`` is (K, out, 1)."""
@@ -37,6 +39,7 @@ class StackedLinear(nn.Module):
 
     def forward(self, x):
         """x: (K, in, B), or (B, in) shared by all models -> (K, out, B)."""
+        cost.forward([self.weight], x.shape[0] if x.dim() == 2 else x.shape[-1])
         if x.dim() == 2:
             return torch.matmul(self.weight, x.T) + self.bias
         return torch.baddbmm(self.bias, self.weight, x)

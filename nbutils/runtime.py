@@ -14,6 +14,8 @@ from importlib.metadata import version
 import numpy as np
 import torch
 
+from nbutils import cost
+
 PACKAGES = ["torch", "numpy", "scikit-learn", "pandas", "matplotlib", "seaborn", "papermill", "nbconvert"]
 
 
@@ -97,9 +99,9 @@ def _fork(fn, share):
         os.close(write)
         return pid, read
     os.close(read)  # the worker: never returns, never touches the parent's files or sockets
-    code = 0
+    code, start = 0, cost.total()
     try:
-        payload = pickle.dumps((True, [fn(item) for item in share]))
+        payload = pickle.dumps((True, ([fn(item) for item in share], cost.total() - start)))
     except BaseException:  # noqa: BLE001 -- everything goes back to the parent
         payload, code = pickle.dumps((False, traceback.format_exc())), 1
     with os.fdopen(write, "wb") as pipe:
@@ -117,7 +119,9 @@ def _collect(pid, read):
     ok, result = pickle.loads(payload)
     if not ok:
         raise RuntimeError(f"in worker process {pid}:\n{result}")
-    return result
+    results, macs = result
+    cost.add(macs)  # the worker's work counts as this process's
+    return results
 
 
 def environment(device):

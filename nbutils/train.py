@@ -27,7 +27,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from nbutils import runtime
+from nbutils import cost, runtime
 from nbutils.model import MLPEnsemble, keep_threshold, random_int16
 
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the seed uses them
@@ -108,6 +108,7 @@ class _Step:
         """X (K, B, F) contiguous, y (K, B), keep (K, B, sum(hidden)) boolean (True: kept), or None; adds each
         model's mean loss to ``loss_sum`` (K,)."""
         B, scale = X.shape[1], self.scale
+        cost.forward(self.W, B), cost.backward(self.W, B)
         keeps = keep.split(self.hidden_sizes, dim=2) if keep is not None else [None] * len(self.gamma)
         acts, centred, inv_stds, means, variances = [X], [], [], [], []
         a = X

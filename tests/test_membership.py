@@ -50,7 +50,7 @@ def test_mia_efficacy_calls_memorised_rows_members(memorised):
 def test_retrain_against_itself_has_no_gap(memorised):
     seen, unseen = memorised
     model = make_ensemble(4, hidden=(128, 64))
-    reference = evaluation.Reference(model, seen, unseen, n_seeds=4, challenge_models=4)
+    reference = evaluation.Reference(model, seen, unseen, n_seeds=4, challenge_models=4, retrain_macs=1.0)
     rows = evaluation.evaluate("retrain", "-", np.nan, unseen, reference, target=True).rows
     assert (rows[["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap"]] == 0).all().all()
     assert rows[["avg_gap_lo", "avg_gap_hi", "challenge_score"]].isna().all().all()  # no spread, no score

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from nbutils import cost
 from nbutils.methods.steps import STATISTICS_ROWS
 from nbutils.model import keep_threshold, random_int16
 from nbutils.runtime import substream
@@ -152,6 +153,7 @@ class SGDStep:
         """Forward and backward of every row: (acts, normed, linear_deltas, norm_deltas, logits), the deltas of
         each row's own loss times ``row_weight``; logits (K, C, B)."""
         B, scale = X.shape[1], self.scale
+        cost.forward(self.W, B), cost.backward(self.W, B)
         keeps = keep.split(self.model.hidden_sizes, dim=2) if keep is not None else [None] * len(self.gamma)
         acts, normed = [X], []
         a = X

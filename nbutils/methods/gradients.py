@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nbutils import cost
+
 
 @dataclass
 class Pieces:
@@ -25,6 +27,7 @@ class Pieces:
     scales: list  # gamma / sqrt(running_var + eps) of each hidden layer, (K, h, 1)
     post_norm: list  # each BatchNorm output, (K, h, B): the graph nodes the deltas are taken at
     logits: torch.Tensor  # (K, C, B)
+    weights: list  # each Linear layer's weight, (K, out, in): what a backward pass costs (:mod:`nbutils.cost`)
 
 
 def forward_pieces(model, X, keep_masks=None):
@@ -34,7 +37,7 @@ def forward_pieces(model, X, keep_masks=None):
     dropout, which keeps each row's loss its own.
     """
     h = X if X.dim() == 3 else X.T.expand(model.n_models, -1, -1)
-    pieces = Pieces([], [], [], [], None)
+    pieces = Pieces([], [], [], [], None, [linear.weight for linear in model.linears])
     for i, (linear, norm) in enumerate(zip(model.linears, model.norms)):
         if keep_masks is not None and i > 0:
             h = h * keep_masks[i - 1]
@@ -60,6 +63,7 @@ def deltas(pieces, output_grad):
     ``output_grad`` (K, C, B) is each row's gradient of its own loss with respect to its logits.
     """
     found = torch.autograd.grad(pieces.logits, pieces.post_norm, output_grad, retain_graph=True)
+    cost.backward(pieces.weights, output_grad.shape[-1])
     return [*found, output_grad]
 
 

@@ -3,8 +3,9 @@
 Fisher forgetting and dampening weigh their change to each parameter by an importance (a diagonal Fisher)
 that depends on the model and the rows only, not on the setting. :func:`cached` computes it on first use and
 hands the same tensors to every later setting, as long as the model's parameters and buffers are unchanged
-(their version counters) and the rows are the same tensors. Costs stay honest: inside :func:`charged`, every
-reuse adds the importance's measured seconds, so each setting's cost column is what it would cost alone.
+(their version counters) and the rows are the same tensors. Costs stay honest: every reuse adds the importance's
+multiply-adds to :mod:`nbutils.cost`'s count and, inside :func:`charged`, its measured seconds, so each
+setting's cost is what it would cost alone.
 """
 
 import contextlib
@@ -13,6 +14,8 @@ import weakref
 from dataclasses import dataclass
 
 import torch
+
+from nbutils import cost
 
 _cache = weakref.WeakKeyDictionary()  # model -> {kind: _Entry}
 _charges = []  # one list per open charged() block, innermost last
@@ -24,6 +27,7 @@ class _Entry:
     rows: tuple
     value: object
     seconds: float
+    macs: int  # its multiply-adds (:mod:`nbutils.cost`)
 
 
 def _versions(model):
@@ -41,12 +45,14 @@ def cached(kind, model, rows, compute):
             and all(a is b for a, b in zip(entry.rows, rows))):
         for hits in _charges:
             hits.append(entry.seconds)
+        cost.add(entry.macs)
         return entry.value
     start = time.perf_counter()
-    value = compute()
+    with cost.counted() as work:
+        value = compute()
     if any(t.is_cuda for t in rows):
         torch.cuda.synchronize()
-    entries[kind] = _Entry(_versions(model), tuple(rows), value, time.perf_counter() - start)
+    entries[kind] = _Entry(_versions(model), tuple(rows), value, time.perf_counter() - start, work.macs)
     return value
 
 
