@@ -67,19 +67,27 @@ class Dataset:
 
 
 def load(P, device="cpu", replicate=0):
-    """The table, forget request and splits that parameters ``P`` name (checked by ``datasets.problems``).
+    """The table, forget request and splits that parameters ``P`` name (checked by ``datasets.problems``), for
+    one replicate.
 
-    Report replicate r > 0 of a ``random`` request draws its own forget set (the test set stays); other requests
-    name their rows, which stay."""
+    For a ``random`` request every replicate, tuning or report, draws its own forget set from (``data_seed``,
+    ``train_seed``, its number), so reseeding the models reseeds the forget sets too; the test set is
+    ``data_seed``'s. Other requests name their rows, which stay."""
     table = datasets.read(P)
     request = datasets.forget_request(table, P)
-    forget_seed = int(np.random.SeedSequence([P["data_seed"], replicate]).generate_state(1)[0]) if replicate else None
+    forget_seed = int(np.random.SeedSequence([P["data_seed"], P["train_seed"], replicate]).generate_state(1)[0])
     rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
                                seed=P["data_seed"], forget_seed=forget_seed)
     splits, feature_names = encode(table, rows, device)
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
                    feature_names, request, datasets.scenario(table, request, rows),
                    datasets.describe(table, rows, len(feature_names)))
+
+
+def for_replicate(dataset, P, device, replicate):
+    """Replicate ``replicate``'s data: ``dataset`` read again with its own forget set for a ``random`` request,
+    ``dataset`` itself for the others, whose forget rows the request names."""
+    return load(P, device, replicate) if dataset.request.kind == "random" else dataset
 
 
 def split(X, y, *, test_ratio, forget_ratio, seed, device="cpu"):

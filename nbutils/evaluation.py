@@ -2,9 +2,11 @@
 the gap to retrain, the challenge score and a per-example attack.
 
 A replicate is one draw of everything a verdict rests on: the forget set (for a ``random`` request), the
-original, retrained and ceiling ensembles, and the methods' random draws. Replicate 0 tunes: every method's
-whole sweep runs on it and its operating point is chosen there. Replicates 1, 2, ... report: only the
-operating points run on them, on fresh models, so their scores carry no selection bias.
+original, retrained and ceiling ensembles, and the methods' random draws. The first ``tuning_replicates``
+(0, 1, ...) tune: every method's whole sweep runs on them and its operating point is chosen on their mean.
+Only replicate 0 is scored in full; the others, which the choice alone reads, train no ceiling and get
+accuracies and the challenge score only. The ``report_replicates`` after them report: only the operating
+points run on them, on fresh models, so their scores carry no selection bias. Column ``stage`` says which.
 
 Per-model columns come from every model of the ensemble (column ``model``); MIA efficacy, whose SVC fits are
 the costly part, from the first ``n_seeds`` only. Accuracies use every row; on a large table, the attacks and
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbutils import cost, intervals, runtime
+from nbutils import cost, data, intervals, runtime
 from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
@@ -36,6 +38,7 @@ GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "t
 ATTACK = ["attack_acc", "attack_worst"]  # per-example attack: mean accuracy over forget rows, and over the worst tenth
 WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score", *ATTACK]
 INTERVAL_BOUNDS = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]  # results.csv's last columns
+MODEL_COLUMNS = ["retain_acc", "forget_acc", "test_acc", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001", "mia_efficacy"]
 
 
 def ensemble_sizes(params):
@@ -56,10 +59,11 @@ class Reference:
     n_seeds: int  # models the MIA-efficacy SVC is fit for
     challenge_models: int
     retrain_macs: float  # multiply-adds to retrain one model (:mod:`nbutils.cost`): what cost shares divide by
+    full: bool = True  # False: the retrained models get accuracies alone, for a replicate the choice alone reads
 
     def __post_init__(self):
         self.original_acc = accuracies(self.original_preds)
-        self.retrain_models = per_model_metrics(self.retrain_preds, self.n_seeds)
+        self.retrain_models = per_model_metrics(self.retrain_preds, self.n_seeds, self.full)
         retrained = self.retrain_preds.sample(EVALUATION_ROWS)  # what every per-example attack compares with
         self.retrained_confidence = logit_scaled_confidence(retrained.forget[:self.challenge_models], retrained.y_forget)
 
@@ -69,7 +73,7 @@ class Scored:
     """One configuration's results: its rows of results.csv, its per-example rows and its challenge draws."""
 
     rows: pd.DataFrame
-    examples: pd.DataFrame
+    examples: pd.DataFrame | None  # None where not scored in full
     challenge_draws: np.ndarray  # (intervals.N_DRAWS,) bootstrap draws of the challenge score; empty without it
 
     @property
@@ -83,6 +87,8 @@ class Replicate:
     challenge score, retrain_2: the ceiling)."""
 
     number: int
+    stage: str  # "tuning" or "report"
+    full: bool  # scored in full (False: accuracies and the challenge score only, no ceiling)
     dataset: object  # data.Dataset
     reference: Reference
     references: list  # Scored rows of the reference ensembles
@@ -90,9 +96,12 @@ class Replicate:
     seconds: dict  # {"original"/"retrain": seconds to train the ensemble}
 
 
-def per_model_metrics(preds, n_svc_models):
+def per_model_metrics(preds, n_svc_models, full=True):
     """Accuracies (on every row) and membership-inference columns (on :data:`EVALUATION_ROWS` rows of each
-    split at most) of every model in ``preds``; MIA efficacy for the first ``n_svc_models`` only (NaN after)."""
+    split at most) of every model in ``preds``; MIA efficacy for the first ``n_svc_models`` only (NaN after).
+    Not ``full``: accuracies alone, the attacks' columns NaN."""
+    if not full:
+        return pd.DataFrame(accuracies(preds)).reindex(columns=MODEL_COLUMNS)
     attacked = preds.sample(EVALUATION_ROWS)
     efficacy = np.full(len(preds.forget), np.nan)
     efficacy[:n_svc_models] = mia_efficacy(attacked.subset(slice(n_svc_models)))
@@ -109,10 +118,12 @@ def first_model_copies(model, n):
     return out
 
 
-def train_references(params, dataset, device, number=0):
+def train_references(params, dataset, device, number=0, stage="tuning", full=True):
     """Train one replicate's original and retrained ensembles and score them; replicate 0 keeps the run's
-    historical random streams, replicate r > 0 draws its own."""
+    historical random streams, replicate r > 0 draws its own. Not ``full``: no ceiling ensemble, and only what
+    choosing operating points reads is scored."""
     n_models, n_retrain = ensemble_sizes(params)
+    n_retrain = n_retrain if full else n_models
     splits, streams = dataset.splits, (number,) if number else ()
     architecture = {**params, "n_classes": dataset.n_classes}  # a class forget request can leave the retain rows one short
     one_original = params["challenge_protocol"] == "one_original"
@@ -128,27 +139,28 @@ def train_references(params, dataset, device, number=0):
     retrain_macs = work.macs / n_retrain
     all_retrain = predict(retrain, splits, dataset.ids)
     reference = Reference(original, predict(original, splits, dataset.ids), all_retrain.subset(slice(n_models)),
-                          params["n_seeds"], params["challenge_models"], retrain_macs)
+                          params["n_seeds"], params["challenge_models"], retrain_macs, full)
+    where = {"replicate": number, "stage": stage, "full": full}
     scored = [
         evaluate("original", "-", np.nan, reference.original_preds, reference, model=original, macs_per_model=0,
-                 replicate=number),
+                 **where),
         evaluate("retrain", "-", np.nan, reference.retrain_preds, reference, seconds_per_model=retrain_seconds / n_retrain,
-                 macs_per_model=retrain_macs, target=True, replicate=number),
+                 macs_per_model=retrain_macs, target=True, **where),
     ]
-    if params["challenge_models"]:
+    if params["challenge_models"] and full:
         scored.append(evaluate("retrain_2", "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
-                               seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs,
-                               replicate=number))
-    return Replicate(number, dataset, reference, scored, {"original": original_losses, "retrain": retrain_losses},
+                               seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs, **where))
+    return Replicate(number, stage, full, dataset, reference, scored,
+                     {"original": original_losses, "retrain": retrain_losses},
                      {"original": original_seconds, "retrain": retrain_seconds})
 
 
 def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, macs_per_model=np.nan,
-             target=False, replicate=0):
+             target=False, replicate=0, stage="tuning", full=True):
     """Score one configuration from its Predictions on all models; returns a :class:`Scored`.
 
     ``macs_per_model`` is the work it took to make one model (:mod:`nbutils.cost`); ``cost_share`` divides it by
-    retraining's.
+    retraining's. Not ``full``: accuracies, distance, costs and the challenge score only, and no examples.
 
     ``target=True`` marks the retrained models themselves: their gaps are 0 by definition, with no interval,
     and they get no challenge score or per-example attack.
@@ -158,11 +170,12 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     with ThreadPoolExecutor(1) as pool:  # the challenge score runs beside the attacks: both mostly release the GIL
         pending = pool.submit(challenge_score, preds.subset(slice(n)), reference.retrain_preds.subset(slice(n)),
                               EVALUATION_ROWS) if n and not target else None
-        rows = per_model_metrics(preds, reference.n_seeds)
+        rows = per_model_metrics(preds, reference.n_seeds, full)
         challenge = pending.result() if pending else None
     k = len(rows)
     rows.insert(0, "model", np.arange(k))  # index of the model in its ensemble
     rows.insert(0, "replicate", replicate)
+    rows.insert(0, "stage", stage)
     rows.insert(0, "value", value)
     rows.insert(0, "setting", setting)
     rows.insert(0, "method", method)
@@ -175,7 +188,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
         rows[gap] = abs(rows[col].mean() - target_means[col])
     rows["avg_gap"] = rows[list(GAP_OF)].mean(axis=1)
     bounds = {}
-    if not target:
+    if not target and full:
         bounds = {gap: intervals.folded(*intervals.welch_interval(rows[col], reference.retrain_models[col]))
                   for gap, col in GAP_OF.items()}
         # Avg. Gap: the mean of its four gaps' bounds, a conservative interval for their mean
@@ -189,6 +202,7 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
         forget_draws, challenge_draws = intervals.challenge_draws(challenge)
         bounds["forget_score"] = intervals.interval(forget_draws)
         bounds["challenge_score"] = intervals.interval(challenge_draws)
+    if challenge is not None and full:
         row_attack = per_example_attack(logit_scaled_confidence(sampled.forget[:n], sampled.y_forget),
                                         reference.retrained_confidence)
         figures, draws = intervals.attack_draws(row_attack)
@@ -199,8 +213,10 @@ def evaluate(method, setting, value, preds, reference, *, model=None, seconds_pe
     rows["cost_share"] = macs_per_model / reference.retrain_macs
     for col in WITH_INTERVAL:
         rows[f"{col}_lo"], rows[f"{col}_hi"] = bounds.get(col, (np.nan, np.nan))
-    examples = example_rows(method, setting, sampled, challenge, row_attack)
-    examples.insert(2, "replicate", replicate)
+    examples = None
+    if full:
+        examples = example_rows(method, setting, sampled, challenge, row_attack)
+        examples.insert(2, "replicate", replicate)
     return Scored(rows, examples, challenge_draws)
 
 
@@ -239,6 +255,23 @@ def sweep(name, params, replicate, device):
     return [_unlearn_and_score(name, label, params, replicate, device) for label in METHODS[name].settings(params)]
 
 
+def tuning_replicate(params, dataset, number, methods, device):
+    """Tuning replicate ``number`` > 0, for the choice of operating points alone: its own forget set (for a
+    ``random`` request), original and retrained ensembles (no ceiling), and every setting of each of ``methods``,
+    scored without the attacks. Returns the :class:`Scored` of its references, then of each setting."""
+    replicate = train_references(params, data.for_replicate(dataset, params, device, number), device, number,
+                                 full=False)
+    return [*replicate.references, *(s for name in methods for s in sweep(name, params, replicate, device))]
+
+
+def report_replicate(params, dataset, number, configurations, device):
+    """Report replicate ``number``: fresh data (for a ``random`` request), references and ``configurations``
+    [(method, setting label)], each scored in full. Returns their :class:`Scored`, references first."""
+    replicate = train_references(params, data.for_replicate(dataset, params, device, number), device, number,
+                                 stage="report")
+    return fresh(params, replicate, configurations, device)
+
+
 def fresh(params, replicate, configurations, device):
     """Score ``configurations`` [(method, setting label)] on a report replicate, each with its own random stream:
     the replicate's references first, then each configuration."""
@@ -253,7 +286,8 @@ def _unlearn_and_score(name, label, params, replicate, device):
     generator = method_generator(device, params, name, label, replicate.number)
     model, seconds, macs = _unlearn(name, value, generator, replicate.reference, dataset.splits, params)
     return evaluate(name, label, method.numeric(value), predict(model, dataset.splits, dataset.ids), replicate.reference,
-                    model=model, seconds_per_model=seconds, macs_per_model=macs, replicate=replicate.number)
+                    model=model, seconds_per_model=seconds, macs_per_model=macs, replicate=replicate.number,
+                    stage=replicate.stage, full=replicate.full)
 
 
 def results_table(scored):

@@ -1,20 +1,22 @@
-"""The report's written results: the verdict that opens it and the findings of section 10.
+"""The report's written results: the verdict that opens it, the selection check of section 7 and the findings
+of section 10.
 
-Operating points and the recommended method are chosen on the tuning replicate; every figure these sentences
-state about them comes from the report replicates (fresh models), with the tuning figure beside it where the
-reader should see the optimism of selection. Where several intervals are read together they are
+Operating points and the method put forward are chosen on the tuning replicates (:mod:`nbutils.verdict` decides);
+every figure these sentences state about them comes from the report replicates (fresh models), with the tuning
+figure beside it where the reader should see the optimism of selection. Where several intervals are read together they are
 simultaneous (Bonferroni), and the text says so. Links point at the headings' anchors as nbconvert and
 JupyterLab write them (spaces become hyphens).
 """
 
-from nbutils import intervals
+import numpy as np
+
+from nbutils import intervals, verdict as decisions
 from nbutils.evaluation import ensemble_sizes
 from nbutils.methods import ADDS_NOISE, METHODS
-from nbutils.tables import aggregate, formatted, label, operating_points
+from nbutils.tables import aggregate, formatted, label
 
-SECTIONS = {"summary": "#7.-Summary", "findings": "#10.-Findings", "methods": "#5.-Unlearning-methods"}
-CHEAP = 0.10  # the verdict's budget: a share of retraining's cost per model
-BUDGET = f"{100 * CHEAP:.0f} %"
+SECTIONS = {"summary": "#7.-Summary", "findings": "#10.-Findings", "methods": "#5.-Unlearning-methods",
+            "retrain": "#8.-Retrain-from-scratch:-the-gold-standard"}
 MEANINGFUL_EPSILON = 10  # a certified setting above it is reported as carrying no meaningful guarantee
 ORIGINAL, RETRAIN, CEILING = ("original", "-"), ("retrain", "-"), ("retrain_2", "-")
 
@@ -75,21 +77,6 @@ def _guarantee(results, config):
     return f"; it is certified at ε = {epsilon:g} for the projected models"
 
 
-def recommended(tuning, params):
-    """The method for a budget of :data:`CHEAP` of retraining's cost, chosen on the tuning replicate among the
-    operating points: best challenge score (or, without it, lowest Avg. Gap). None if nothing is that cheap."""
-    mean = _means(tuning)
-    points = operating_points(tuning)
-    configs = list(points.items())
-    if not configs:
-        return None
-    cost = mean.loc[configs, "seconds_per_model"]
-    cheap = mean.loc[cost[cost <= CHEAP * mean.loc[RETRAIN, "seconds_per_model"]].index]
-    if cheap.empty:
-        return None
-    return cheap["challenge_score"].idxmax() if params["challenge_models"] else cheap["avg_gap"].idxmin()
-
-
 def _noise_on_fresh(mean, compare, params):
     """Noise then repair at its operating point against its repair alone at the same setting, on fresh models:
     a sentence, or None where they did not both run."""
@@ -101,7 +88,7 @@ def _noise_on_fresh(mean, compare, params):
     text = (f"noise then repair ({base}, then {label(f[0])} at {r[1]}, its operating point) against "
             f"{label(f[0])} alone at the same setting: "
             f"Avg. Gap {mean.loc[r, 'avg_gap']:.2f} against {mean.loc[f, 'avg_gap']:.2f}, "
-            f"{1000 * mean.loc[r, 'seconds_per_model']:.2f} against {1000 * mean.loc[f, 'seconds_per_model']:.2f} ms per model")
+            f"{mean.loc[r, 'cost_share']:.2%} against {mean.loc[f, 'cost_share']:.2%} of retraining's work")
     if not params["challenge_models"]:
         return text + "; no challenge score to compare"
     difference, apart = _difference(compare, r, f, intervals.LEVEL)
@@ -112,8 +99,9 @@ def _noise_on_fresh(mean, compare, params):
 
 
 def _noise_on_tuning(tuning, compare, params):
-    """Noise then repair against fine-tuning alone at every step count of the tuning sweep, read together."""
-    mean = _means(tuning)
+    """Noise then repair against fine-tuning alone at every step count of the first tuning replicate's sweep, read
+    together."""
+    mean = _means(tuning[tuning["replicate"] == 0])  # the replicate ``compare`` draws from
     if not params["challenge_models"] or not {"repair", control(params)} <= set(tuning["method"]):
         return None
     steps = [s for s in mean.loc["repair"].index if s in mean.loc[control(params)].index and s != "steps=0"]
@@ -179,11 +167,13 @@ def findings(report, tuning, params, compare, tuning_compare):
     out.append(
         f"- **Loss attack.** AUC {o.mia_auc:.3f} on the original models and {r.mia_auc:.3f} on the retrained ones; "
         f"the configurations range from {methods['mia_auc'].min():.3f} to {methods['mia_auc'].max():.3f}.")
-    ms, retrain_ms = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model
+    ms, retrain_ms, share = 1000 * methods["seconds_per_model"], 1000 * r.seconds_per_model, methods["cost_share"]
     out.append(
-        f"- **Cost.** Unlearning took {ms.min():.2f} to {ms.max():.2f} ms per model, against {retrain_ms:.0f} ms to "
-        f"retrain a model (trained as one ensemble of {ensemble_sizes(params)[1]}); "
-        f"{int((ms > CHEAP * retrain_ms).sum())} of {len(ms)} configurations cost more than {BUDGET}.")
+        f"- **Cost.** Unlearning did {share.min():.2%} to {share.max():.2%} of retraining's work per model (multiply-adds, "
+        f"counted); {int((share > params['cost_budget']).sum())} of {len(share)} configurations did more than the "
+        f"budget of {params['cost_budget']:.0%}. Measured on this machine, it took {ms.min():.2f} to {ms.max():.2f} ms "
+        f"per model, against {retrain_ms:.0f} ms to retrain a model (trained as one ensemble of "
+        f"{ensemble_sizes(params)[1]}).")
     return "\n".join(out)
 
 
@@ -191,16 +181,16 @@ def _ranking(mean, tuned, report, compare):
     """Every configuration by its challenge score on fresh models, with its tuning score and cost; the best
     against the original and the ceiling, read together."""
     methods = mean[mean.index.get_level_values("method").isin(METHODS)].sort_values("challenge_score", ascending=False)
-    top, retrain_ms = mean.loc[CEILING, "challenge_score"], 1000 * mean.loc[RETRAIN, "seconds_per_model"]
-    lines = [f"- **Challenge score on fresh models** (ceiling: a second retrained ensemble, "
+    top, n = mean.loc[CEILING, "challenge_score"], _models_per_side(report)
+    lines = [f"- **Challenge score on fresh models**, N = {n} models per side (ceiling: a second retrained ensemble, "
              f"{_with_interval(mean, CEILING, 'challenge_score', 3)}; the original "
              f"{_with_interval(mean, ORIGINAL, 'challenge_score', 3)}). Each configuration, best first, with its "
              "score when it was tuned:"]
     for config, m in methods.iterrows():
-        share = f", {m.challenge_score / top:.0%} of the ceiling" if top > 0 else ""
+        share = f", {m.challenge_score / top:.0%} of the ceiling at N = {n}" if top > 0 else ""
         lines.append(f"    - {_name(config)}: {_with_interval(mean, config, 'challenge_score', 3)}{share} "
-                     f"(tuned: {tuned.loc[config, 'challenge_score']:.3f}), {1000 * m.seconds_per_model:.2f} ms per "
-                     f"model, {1000 * m.seconds_per_model / retrain_ms:.1%} of retraining{_guarantee(report, config)}.")
+                     f"(tuned: {tuned.loc[config, 'challenge_score']:.3f}), {m.cost_share:.2%} of retraining's work, "
+                     f"{1000 * m.seconds_per_model:.2f} ms per model{_guarantee(report, config)}.")
     best, level = methods.index[0], intervals.simultaneous(2)
     against = []
     for other, who in [(ORIGINAL, "the original"), (CEILING, "the ceiling")]:
@@ -208,7 +198,7 @@ def _ranking(mean, tuned, report, compare):
         against.append(f"from {who} by {difference}, {'distinguishable' if apart else 'not distinguishable'}")
     lines.append(f"    - The best, {_name(best)}, differs {'; and '.join(against)} ({compare.how(level)}, Bonferroni "
                  "over the two). Picking the best on these same scores is itself a selection; the verdict picks "
-                 "on the tuning replicate.")
+                 "on the tuning replicates.")
     noisy = methods.index.get_level_values("method").isin(ADDS_NOISE)
     if noisy.any() and not noisy.all():
         best_noise, best_other = methods.index[noisy][0], methods.index[~noisy][0]
@@ -219,57 +209,97 @@ def _ranking(mean, tuned, report, compare):
     return "\n".join(lines)
 
 
-def verdict(report, tuning, params, compare):
-    """The report's opening answer as markdown: which method to use at most :data:`CHEAP` of retraining's cost
-    (chosen on the tuning replicate), how close it gets to the ceiling on fresh models, whether noise helps, and
-    the caveat that matters most; each point links to the section that supports it."""
-    mean, tuned = _means(report), _means(tuning)
+def _models_per_side(report):
+    """N, the models per side of the challenge score: the ceiling ensemble's size."""
+    return int(report.loc[report["method"] == CEILING[0], "model"].nunique())
+
+
+def _retraining(mean, params):
+    """What retraining costs here: seconds per model, and for the ensemble the run trained."""
+    per_model, n = mean.loc[RETRAIN, "seconds_per_model"], ensemble_sizes(params)[1]
+    return (f"from scratch it took {_seconds(per_model)} per model on this machine ({n} models trained together in "
+            f"{_seconds(n * per_model)}); every method's cost above is a share of its work")
+
+
+def _seconds(value):
+    return f"{value:.2f} s" if value >= 1 else f"{1000 * value:.0f} ms"
+
+
+def verdict(report, tuning, params, decision, compare):
+    """The report's opening answer as markdown, from the :class:`~nbutils.verdict.Verdict` ``decision``: what to
+    do, the fresh evidence, what retraining costs, whether noise helps, and the caveat that matters most; each
+    point links to the section that supports it."""
+    mean = _means(report)
     if not set(tuning["method"]) & set(METHODS):
         return f"No unlearning method ran (`methods` is empty), so there is nothing to recommend ({_link('section 5', 'methods')})."
-    best = recommended(tuning, params)
-    retrain_ms = 1000 * tuned.loc[RETRAIN, "seconds_per_model"]
-    if best is None:
-        return (f"- **No operating point costs at most {BUDGET} of retraining** ({retrain_ms:.0f} ms per model) "
-                f"({_link('summary', 'summary')}).")
-    challenge = bool(params["challenge_models"])
-    cost = 1000 * mean.loc[best, "seconds_per_model"]
-    rule = "the best challenge score" if challenge else "the lowest Avg. Gap to retrain"
-    out = [f"- **Use {_name(best)}** when unlearning may cost at most {BUDGET} of retraining: among the operating "
-           f"points within that budget it had {rule} on the tuning replicate; on fresh models it costs {cost:.2f} ms "
-           f"per model ({cost / (1000 * mean.loc[RETRAIN, 'seconds_per_model']):.1%} of retraining)"
-           f"{_guarantee(report, best)} ({_link('summary', 'summary')})."]
-    if challenge:
-        top = mean.loc[CEILING, "challenge_score"]
-        share = f"{mean.loc[best, 'challenge_score'] / top:.0%} of the ceiling" if top > 0 else "no share of a zero ceiling"
-        _, _, _, apart = compare(best, ORIGINAL)
-        out.append(f"- **How close:** on fresh models its challenge score is "
-                   f"{_with_interval(mean, best, 'challenge_score', 3)}, {share} that a second retrained ensemble "
-                   f"reaches ({_with_interval(mean, CEILING, 'challenge_score', 3)}); the untouched original scores "
-                   f"{mean.loc[ORIGINAL, 'challenge_score']:.3f}. When tuned it scored "
-                   f"{tuned.loc[best, 'challenge_score']:.3f} ({_link('summary', 'summary')}).")
+    if decision is None:
+        return (f"- **No verdict:** it compares challenge scores, and this run skipped them (`challenge_models: 0`); "
+                f"{_retraining(mean, params)} ({_link('summary', 'summary')}).")
+    n, top = _models_per_side(report), mean.loc[CEILING, "challenge_score"]
+    reps = f"{decision.replicates} fresh replicate{'s' if decision.replicates > 1 else ''}"
+    how = (f"chosen on {decision.tuning_replicates} tuning replicate{'s' if decision.tuning_replicates > 1 else ''} "
+           f"among the operating points within {decision.budget:.0%} of retraining's work that beat the original by "
+           f"more than one standard error there, then tested alone on {reps} (one-sided paired t test, 5 %)")
+    if decision.action in METHODS:
+        config = (decision.action, decision.setting)
+        out = [f"- **Use {_name(config)}.** On {reps} it beats leaving the model as it is by "
+               f"{decision.gain_over_original:+.3f} in challenge score (one-sided 95 % bounds "
+               f"[{decision.gain_lo:+.3f}, {decision.gain_hi:+.3f}], p = {decision.p:.3f}), at "
+               f"{mean.loc[config, 'cost_share']:.2%} of retraining's work per model{_guarantee(report, config)}; "
+               f"{how} ({_link('summary', 'summary')}).",
+               f"- **How close:** its challenge score is {_with_interval(mean, config, 'challenge_score', 3)}, "
+               f"{_share(mean.loc[config, 'challenge_score'], top, n)}; the untouched original scores "
+               f"{_with_interval(mean, ORIGINAL, 'challenge_score', 3)}, {_share(mean.loc[ORIGINAL, 'challenge_score'], top, n)} "
+               f"({_link('summary', 'summary')})."]
     else:
-        apart = mean.loc[best, "avg_gap_hi"] < mean.loc[ORIGINAL, "avg_gap_lo"]
-        out.append(f"- **How close:** Avg. Gap to retrain {_with_interval(mean, best, 'avg_gap', 2)} against "
-                   f"{_with_interval(mean, ORIGINAL, 'avg_gap', 2)} for the untouched original; no challenge "
-                   f"score was computed (`challenge_models: 0`) ({_link('summary', 'summary')}).")
+        if decision.tested:
+            why = (f"{_name((decision.tested, decision.tested_setting))}, the one put forward, gained {decision.tested_gain:+.3f} over the original on "
+                   f"fresh models (one-sided 95 % lower bound {decision.tested_lo:+.3f}"
+                   + (f", p = {decision.tested_p:.3f}" if np.isfinite(decision.tested_p) else "") + "), not enough")
+        else:
+            why = (f"no operating point within {decision.budget:.0%} of retraining's work beat the original by more "
+                   f"than one standard error on the {decision.tuning_replicates} tuning replicate"
+                   f"{'s' if decision.tuning_replicates > 1 else ''}")
+        if decision.action == "retrain":
+            what = (f"**Retrain from scratch.** No method beat leaving the model as it is: {why}. Leaving it is "
+                    f"not enough either: the ceiling beats the original by {decision.gain_over_original:+.3f} "
+                    f"(one-sided 95 % bounds [{decision.gain_lo:+.3f}, {decision.gain_hi:+.3f}]) on {reps}")
+        else:
+            trace = (f"{decision.ceiling_gain:+.3f} (one-sided 95 % lower bound {decision.ceiling_lo:+.3f})"
+                     if np.isfinite(decision.ceiling_lo) else "not measurable with one replicate")
+            what = (f"**Leave the model as it is.** No method beat it: {why}. This run detects no trace of the forget "
+                    f"rows either: the ceiling's gain over the original is {trace} on {reps}")
+        out = [f"- {what} ({_link('summary', 'summary')}).",
+               f"- **How close:** the untouched original scores {_with_interval(mean, ORIGINAL, 'challenge_score', 3)}, "
+               f"{_share(mean.loc[ORIGINAL, 'challenge_score'], top, n)} ({_link('summary', 'summary')})."]
+    out.append(f"- **Retraining:** {_retraining(mean, params)} ({_link('section 8', 'retrain')}).")
     noise = _noise_on_fresh(mean, compare, params)
     out.append(f"- **Does noise help?** {noise[0].upper() + noise[1:]} ({_link('findings', 'findings')})." if noise
                else f"- **Does noise help?** Not tested: noise then repair and its repair alone did not both run "
                     f"({_link('findings', 'findings')}).")
-    out.append(_caveat(best, apart, challenge, report, mean, tuned))
     return "\n".join(out)
 
 
-def _caveat(best, apart, challenge, report, mean, tuned):
-    if not apart:
-        what = "challenge score" if challenge else "Avg. Gap"
-        return (f"- **Caveat:** at 95 %, {_name(best)}'s {what} on fresh models cannot be told from leaving the model "
-                f"untouched ({_link('findings', 'findings')}).")
-    if report["replicate"].nunique() == 1:
-        return ("- **Caveat:** one report replicate: its intervals cover the forget rows and these models' accuracies, "
-                "not a rerun with other models, forget set or method draws; raise `report_replicates` for that "
-                f"({_link('findings', 'findings')}).")
-    col = "challenge_score" if challenge else "avg_gap"
-    return (f"- **Caveat:** selection is optimistic: the recommended setting's {col.replace('_', ' ')} was "
-            f"{tuned.loc[best, col]:.3f} when tuned and is {mean.loc[best, col]:.3f} on fresh models "
-            f"({_link('summary', 'summary')}).")
+def _share(score, top, n):
+    return f"{score / top:.0%} of the ceiling (N = {n} models per side)" if top > 0 else "no share of a zero ceiling"
+
+
+def selection(tuning, fresh, points, decision):
+    """Section 7's check of the choice: each operating point's gain over the original when tuned and on fresh
+    models, how often they agree, and which point the verdict's rule put forward."""
+    if decision is None or not any(m in METHODS for m in points):
+        return "*No selection to check: no method ran, or no challenge score.*"
+    table, rho = decisions.tuned_and_fresh(tuning, fresh, points)
+    above = int((table["tuned"] > 0).sum())
+    below_fresh = int((table["fresh"] < 0).sum())
+    lines = [f"**Selection, checked on fresh models.** Each operating point's gain in challenge score over the "
+             f"untouched original, mean over the {decision.tuning_replicates} tuning and over the "
+             f"{decision.replicates} report replicates:", "",
+             "| operating point | tuned | fresh |", "|---|---|---|"]
+    lines += [f"| {_name(config)} | {row.tuned:+.3f} | {row.fresh:+.3f} |" for config, row in table.iterrows()]
+    put = _name((decision.tested, decision.tested_setting)) if decision.tested else "none (nothing passed the gate)"
+    lines += ["", f"{above} of {len(table)} operating points beat the original when tuned; {below_fresh} fall below "
+              f"it on fresh models. Spearman's rank correlation between tuned and fresh gains: "
+              + (f"{rho:.2f}." if np.isfinite(rho) else "not computed (fewer than 3 points).")
+              + f" Put forward by the verdict's rule: {put}."]
+    return "\n".join(lines)

@@ -156,6 +156,10 @@ def _value_problems(p, methods):
          f"challenge_models: use 0 to skip the challenge score or at least 3 models, got {p['challenge_models']}")
     need(p["report_replicates"] >= 1,
          f"report_replicates: at least 1 replicate of fresh models is needed to report on, got {p['report_replicates']}")
+    need(p["tuning_replicates"] >= 1,
+         f"tuning_replicates: at least 1 replicate is needed to choose operating points on, got {p['tuning_replicates']}")
+    need(0 < p["cost_budget"] <= 1,
+         f"cost_budget: a share of retraining's work in (0, 1], e.g. 0.1 for 10 %, got {p['cost_budget']}")
     need(p["challenge_protocol"] in PROTOCOLS,
          f"challenge_protocol: unknown {p['challenge_protocol']!r}{_suggest(p['challenge_protocol'], PROTOCOLS)}; "
          f"use one of {PROTOCOLS}")

@@ -27,8 +27,9 @@ def run_folder(run_params):
     return (ROOT / run_params["reports_dir"] if run_params["reports_dir"] else REPORTS) / run_params["run_name"]
 
 
-def save_results(results, examples, summary, run_params, environment, seconds):
-    """Write results.csv, examples.parquet and metrics.json into the run's folder; returns that folder."""
+def save_results(results, examples, summary, run_params, environment, seconds, decision):
+    """Write results.csv, examples.parquet and metrics.json (with the :class:`~nbutils.verdict.Verdict`
+    ``decision``, or null without one) into the run's folder; returns that folder."""
     out = run_folder(run_params)
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.csv", results.to_csv(index=False, float_format="%.6g"))
@@ -39,6 +40,7 @@ def save_results(results, examples, summary, run_params, environment, seconds):
         "seeds": {k: run_params[k] for k in ("data_seed", "train_seed", "noise_seed")},
         "environment": environment,
         "seconds_per_section": {k: round(v, 3) for k, v in seconds.items()},
+        "verdict": decision.as_dict() if decision else None,
         "summary": summary.reset_index(names="configuration").to_dict(orient="records"),
     }
     write_atomically(out / "metrics.json", json.dumps(metrics, indent=2, default=str))

@@ -18,11 +18,13 @@ LABELS = {
     "gap_forget": "Gap forget", "gap_retain": "Gap retain", "gap_test": "Gap test", "gap_mia": "Gap MIA",
     "ms_per_model": "ms per model", "speedup": "Speed-up vs retrain", "attack_acc": "Per-example attack acc",
     "attack_worst": "Attack acc, worst 10 % of rows", "tuning_challenge_score": "Challenge score when tuned",
+    "cost_share": "% of retraining's work",
 }
+COSTS = ["seconds_per_model", "cost_share"]  # measured and counted, per configuration and replicate
 PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
              "mia_efficacy", "seed_quality"]
 PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score",
-               "attack_acc", "attack_worst", "seconds_per_model", "ms_per_model", "tuning_challenge_score"]
+               "attack_acc", "attack_worst", "seconds_per_model", "ms_per_model", "tuning_challenge_score", "cost_share"]
 
 
 def label(method):
@@ -78,7 +80,8 @@ def display_table(rows, columns, digits=None):
 
 
 def operating_points(results):
-    """Each method's chosen setting: best challenge score, ties (or no score) broken by the lowest Avg. Gap."""
+    """Each method's chosen setting: best mean challenge score over the replicates in ``results``, ties (or no
+    score) broken by the lowest Avg. Gap (which only fully scored replicates have)."""
     stats = aggregate(results[results["method"].isin(METHODS)])
     table = pd.DataFrame({"challenge": stats[("challenge_score", "mean")].fillna(-1.0),
                           "gap": stats[("avg_gap", "mean")]}).reset_index()
@@ -87,9 +90,8 @@ def operating_points(results):
     return best.set_index("method").loc[order, "setting"].to_dict()
 
 
-def summary_rows(results):
-    """The rows of the reference models and of each method's operating point."""
-    points = operating_points(results)
+def summary_rows(results, points):
+    """The rows of the reference models and of each method's operating point in ``points`` ({method: setting})."""
     keep = results["method"].isin(REFERENCES) | pd.Series(
         [points.get(m) == s for m, s in zip(results["method"], results["setting"])], index=results.index)
     return results[keep]
@@ -102,10 +104,10 @@ def across_replicates(rows):
         return rows
     out = rows.copy()
     keys = ["method", "setting"]
-    per_replicate = rows.groupby([*keys, "replicate"], sort=False)[[*WITH_INTERVAL, "seconds_per_model"]].first()
+    per_replicate = rows.groupby([*keys, "replicate"], sort=False)[[*WITH_INTERVAL, *COSTS]].first()
     for config, values in per_replicate.groupby(level=keys, sort=False):
         at = (out["method"] == config[0]) & (out["setting"] == config[1])
-        out.loc[at, "seconds_per_model"] = values["seconds_per_model"].mean()
+        out.loc[at, COSTS] = values[COSTS].mean().to_numpy()
         for col in WITH_INTERVAL:
             if values[col].notna().all():
                 out.loc[at, [col, f"{col}_lo", f"{col}_hi"]] = intervals.t_interval(values[col])
@@ -114,16 +116,17 @@ def across_replicates(rows):
 
 def summary(report, tuning):
     """Section 7: each configuration of the report replicates (reference rows, then each method at its operating
-    point), with its cost, and beside its challenge score the score it had on the tuning replicate."""
-    rows = report.copy()
-    tuned = tuning.groupby(["method", "setting"], sort=False)["challenge_score"].first()
+    point), with its cost, and beside its challenge score its mean score over the tuning replicates."""
+    rows = report.assign(cost_share=100 * report["cost_share"])
+    tuned = tuning.groupby(["method", "setting"], sort=False)["challenge_score"].mean()
     rows["tuning_challenge_score"] = [tuned.get((m, s), np.nan) for m, s in zip(rows["method"], rows["setting"])]
     retrain_seconds = rows.loc[rows["method"] == "retrain", "seconds_per_model"].iloc[0]
     rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
     rows["ms_per_model"] = 1000 * rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
-               "forget_score", "challenge_score", "tuning_challenge_score", "attack_acc", "seed_quality", "ms_per_model"]
-    table = display_table(rows, columns, digits={"ms_per_model": 3, "tuning_challenge_score": 4})
+               "forget_score", "challenge_score", "tuning_challenge_score", "attack_acc", "seed_quality", "cost_share",
+               "ms_per_model"]
+    table = display_table(rows, columns, digits={"ms_per_model": 3, "tuning_challenge_score": 4, "cost_share": 3})
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
     table[LABELS["speedup"]] = [("–" if not np.isfinite(v) or v == 1 else f"{v:,.0f}×" if v >= 10 else f"{v:.1f}×")
                                 for v in speedup]

@@ -147,7 +147,9 @@ def test_the_reading_parameters_default_to_empty_cells_detection_and_raw_labels(
 
 @pytest.mark.parametrize("given, fragment", [
     ({"report_replicates": 0}, "report_replicates: at least 1 replicate"),
-    ({"report_replicates": 1.5}, "report_replicates: expected a value like 1"),
+    ({"report_replicates": 1.5}, "report_replicates: expected a value like 3"),
+    ({"tuning_replicates": 0}, "tuning_replicates: at least 1 replicate"),
+    ({"cost_budget": 0}, "cost_budget: a share of retraining's work in (0, 1]"),
     ({"challenge_protocol": "one-original"}, "did you mean 'one_original'"),
     ({"challenge_protocol": "one_original", "challenge_models": 0}, "set challenge_models to 3 or more"),
 ])
