@@ -1,0 +1,139 @@
+"""Golden hashes: SHA-256 of the exact float32 bytes that small fixed runs produce, so moving code is checked bit for bit.
+
+They pin training and fine-tuning (one block of models, and two blocks that step in forked processes), and every
+method of the registry at one setting, each from the same trained pair of models on a tiny synthetic table (CPU,
+fixed seeds). A changed hash is a changed number. If the change is meant, say why in its commit, and regenerate
+the table with
+
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py -s
+
+which prints the new ``GOLDEN`` to paste below. Each run is hashed at 1 and at 2 torch threads (the count fixes
+how many processes train side by side) and must give the same bits at both. The bits depend on the CPU's kernels
+and on PyTorch's version, so on a platform other than ``PLATFORM`` the test is skipped with its reason.
+"""
+
+import hashlib
+import os
+
+import pytest
+import torch
+
+from nbutils import data
+from nbutils.methods import METHODS
+from nbutils.methods.finetune import retain_sgd
+from nbutils.model import MLPEnsemble
+from nbutils.runtime import generator
+from nbutils.train import train_ensemble
+
+CPU = torch.device("cpu")
+PLATFORM = "torch 2.13.0+cpu, AVX512"
+K, FEATURES, HIDDEN, DROPOUT = 2, 6, [12, 8], 0.3
+# Every parameter a method reads, small enough that the whole file runs in seconds
+PARAMS = dict(
+    adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
+    repair_base_value=0.05, repair_with="finetune", certified_delta=1e-5, certified_radius=20.0,
+    certified_repair_steps=3, langevin_clip_quantile=0.5, langevin_l2=1e-4, neggrad_lr=0.01, scrub_max_epochs=1,
+    scrub_alpha=0.001, scrub_gamma=0.99, scrub_temperature=4.0, salun_epochs=1, salun_lr=0.013,
+    last_layers_epochs=1, last_layers_lr=0.01, l1_epochs=1, l1_lr=0.01, badteacher_retain_share=0.3, msg_epochs=2,
+    msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
+SETTING = {
+    "gaussian": 0.05, "laplacian": 0.05, "adaptive": 0.05, "layerwise": [0.01, 0.02, 0.03], "gradient": 0.5,
+    "fisher": 1e-6, "repair": 5, "finetune": 5, "certified": 5.0, "langevin": (0.01, 5), "dampening": (1.0, 1.0),
+    "neggrad": (0.9, 1), "scrub": (2, 0.005), "salun": 0.5, "cfk": 2, "euk": 2, "l1sparse": 1e-4,
+    "badteacher": (1, 0.001), "fcs": 1, "msg": 0.3, "cfw": 0.2}
+GOLDEN = {
+    "train": "5547e0da41eeacd0d750e6501c19e9aaaee82aa7ea17ca163092e739d93cc45c",
+    "train, two blocks": "2215dc066f1ae337286245be2d6acf10fb4a8ac77c5f6083998f4bce2120b344",
+    "finetune, two blocks": "b44e8dc20aeefb987e92f6f59a2534c4f2d3934766718adc8e886b91d0f0b7bd",
+    "gaussian": "1699265cafb50902547cea9a5988457814f19b288e449caee298dbd3370154b9",
+    "laplacian": "e9e90cf5e570b6a5ee31fd6b607415d4eaa95b29abbf055704f372432b255060",
+    "adaptive": "c37565339eb02fb10ca5cfab6e39bf2186f717bf954ba2f330860d90cb1d5d71",
+    "layerwise": "c7fb8dea6f2df77b8381c56e82404bd774313c5b64a782cf4168ef4d3564b389",
+    "gradient": "54bdf7cb4e4c80266d8df1cdb4139242961f224e81d5bdf78ca6ec240f85769d",
+    "fisher": "7a127466f102a7b0ae125774d480ae1c9f7048505d38f1dfbb7f9d9a6df610c6",
+    "repair": "4ec983f36b8310517c383db28dd59041d1c71bee9f6ea634453afa1fdff8de27",
+    "finetune": "d98a189c90f8f4bb3bbb47736f1b2059e43a092a6c17fc8cb97745a2706185ff",
+    "certified": "ee4ee6dd9670f88ddbe1552b2a2e600ab4d9a3a7e3f5a4f54dfeec549a440c73",
+    "langevin": "e97e8252eb7157967bf52cc3d8e44ef9b2fd43242dbf3a477568c9d9c0a7f164",
+    "dampening": "fc2f28187be2c7281da32bd60e7c57b6daaa5e7b740fbdecc7e3c1de4898d940",
+    "neggrad": "b80ebea997a06c0ba6dcaf91aaf58bd92076f0439e539b39816f323e58a99090",
+    "scrub": "19d690659f44848e29906a6846d1c970f2b234e3daf1671e6c05eed1a5b91ff1",
+    "salun": "3a87f003ebfdb9882b9370f00ec5fab67b36c0854eb7570ada79add87b14ff8f",
+    "cfk": "aa67f850dd666c5d4f83dd999679bc1ba81e66d02c470cdf24bbf051eb4db7f9",
+    "euk": "9e3de0ea813e86833895d44686818dfe41aac5c5ad48ba220b7dee0f0f51b442",
+    "l1sparse": "33d10d6e018b456a77da8324d2147533dc66715b756cf7412af08746a9fe0d0f",
+    "badteacher": "2f9071df460567f1658d4e812b6dc6f7afd1ae0e697bb8db33c12d25c048bdea",
+    "fcs": "4c4f82f69df1674cabd8cd45be5efe2a927a2987eff338b376d36e2d0b39c49a",
+    "msg": "2b14b5208d3617d61aebc1f4dd2e6b248e55be2ce8e77013e9dd2261840adbcf",
+    "cfw": "b05da07eba78dcf23be2202e575db96688672ba57d842f831e51d47b139a07a3",
+}
+
+
+def table(n_retain=200, n_forget=24, n_test=40):
+    """Retain, forget and test rows with labels from a noisy linear rule."""
+    g = torch.Generator().manual_seed(24)
+    X = torch.randn(n_retain + n_forget + n_test, FEATURES, generator=g)
+    y = (X @ torch.linspace(-1, 1, FEATURES) + 0.5 * torch.randn(len(X), generator=g) > 0).long()
+    cut = [n_retain, n_retain + n_forget]
+    return data.Splits(X[:cut[0]], y[:cut[0]], X[cut[0]:cut[1]], y[cut[0]:cut[1]], X[cut[1]:], y[cut[1]:])
+
+
+def digest(*tensors):
+    """SHA-256 of the tensors' bytes, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_digest(model):
+    return digest(*model.state_dict().values())
+
+
+def trained(splits, batch_size, epochs):
+    """A fresh pair of models trained on the retain and forget rows; (model, losses)."""
+    model = MLPEnsemble(K, FEATURES, HIDDEN, 2, DROPOUT, generator(CPU, 0, "original"))
+    losses = train_ensemble(model, splits.X_train, splits.y_train, epochs=epochs, batch_size=batch_size, lr=0.01,
+                            generator=generator(CPU, 0, "train"))
+    return model, torch.from_numpy(losses)
+
+
+def hashes():
+    """{run: hash} of every run this file pins, at the current thread count."""
+    splits = table()
+    model, losses = trained(splits, batch_size=32, epochs=3)
+    two_blocks, two_losses = trained(splits, batch_size=512, epochs=2)  # 2 x 512 model-rows a step: two blocks
+    out = {"train": digest(*model.state_dict().values(), losses),
+           "train, two blocks": digest(*two_blocks.state_dict().values(), two_losses)}
+    out["finetune, two blocks"] = model_digest(retain_sgd(model, splits.X_retain, splits.y_retain, steps=3, lr=0.1,
+                                                          batch_size=512, generator=generator(CPU, 1, "two")))
+    for name, method in METHODS.items():
+        before = model_digest(model)
+        out[name] = model_digest(method.apply(model, SETTING[name], generator(CPU, 1, name), splits, PARAMS))
+        assert model_digest(model) == before, f"{name} changed its input"
+    return out
+
+
+@pytest.fixture(scope="module")
+def computed():
+    if f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}" != PLATFORM:
+        pytest.skip(f"golden hashes are for {PLATFORM}; regenerate them here with UPDATE_GOLDEN=1 (module docstring)")
+    before = torch.get_num_threads()
+    try:
+        runs = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            runs[threads] = hashes()
+    finally:
+        torch.set_num_threads(before)
+    if os.environ.get("UPDATE_GOLDEN"):
+        print("\nGOLDEN = {\n" + "".join(f'    "{k}": "{v}",\n' for k, v in runs[1].items()) + "}")
+    return runs
+
+
+@pytest.mark.parametrize("run", ["train", "train, two blocks", "finetune, two blocks", *METHODS])
+def test_weights_match_their_golden_hash_at_one_and_two_threads(run, computed):
+    assert computed[1][run] == computed[2][run], f"{run}: 1 and 2 threads give different bits"
+    if os.environ.get("UPDATE_GOLDEN"):
+        pytest.skip("UPDATE_GOLDEN: printed the new hashes")
+    assert computed[1][run] == GOLDEN[run], f"{run}: the weights changed (module docstring: how to regenerate)"
