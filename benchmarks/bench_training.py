@@ -144,7 +144,7 @@ def main(argv=None):
 
     seed = run("seed", 1)
     runs = {}  # (kind, k) -> list of results
-    for repeat in range(args.repeats):  # alternate, so drift on a shared machine hits both alike
+    for _ in range(args.repeats):  # alternate, so drift on a shared machine hits both alike
         for k in args.sizes:
             for kind in ("reference", "engine"):
                 runs.setdefault((kind, k), []).append(run(kind, k))

@@ -29,8 +29,8 @@ from nbutils import cost, data, intervals, runtime
 from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
-from nbutils.metrics import accuracies, diverged, param_distance, predict
 from nbutils.methods import METHODS, importance
+from nbutils.metrics import accuracies, diverged, param_distance, predict
 from nbutils.train import fit_ensemble
 
 EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most

@@ -9,7 +9,7 @@ import html
 import io
 import itertools
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -161,7 +161,7 @@ def page(folder):
 <style>{STYLE}</style></head><body>
 <h1>Sweep {html.escape(folder.name)}</h1>
 <p>{len(found)} runs: {html.escape(", ".join(f"{n} {status}" for status, n in counts.items()))}.
-Built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from the runs' files. Each method is shown at the operating
+Built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from the runs' files. Each method is shown at the operating
 point its run chose (best challenge score, then lowest Avg. Gap), as in that run's summary table.</p>
 <div class="scroll">{run_table(found)}</div>
 {"<h2>Failed and skipped runs</h2>" + problems if problems else ""}

@@ -9,7 +9,7 @@ interval across them; its cost is its seconds per model as a share of retraining
 import json
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -123,7 +123,7 @@ def markdown(folder, table, overall, noise, figure_name):
     wall = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
     lines = [
         "# A tabular unlearning leaderboard", "",
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d}; machine: {_machine()}; commit: {_commit()}",
+        f"- date: {datetime.now(UTC):%Y-%m-%d}; machine: {_machine()}; commit: {_commit()}",
         f"- sweep: `{json.loads((Path(folder) / sweep.MANIFEST).read_text())['source']}`, {len(records)} runs, "
         f"wall time {wall.total_seconds() / 60:.1f} min (first start to last finish)",
         "- score: each method's challenge score on fresh models (its operating point chosen on a tuning replicate) "

@@ -4,8 +4,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-
 
 PREDICT_ROWS = 8192  # rows per forward pass in evaluation
 

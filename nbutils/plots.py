@@ -11,12 +11,11 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from nbutils.tables import label
 from nbutils.methods import METHODS
+from nbutils.tables import label
 
 ACCURACIES = {"retain_acc": "Retain", "forget_acc": "Forget", "test_acc": "Test"}
 DPI = 72  # the inline backend's: the report's size stays what it was when figures went through it
@@ -148,7 +147,7 @@ def effectiveness(results, chosen):
     ax = axes[1, 1]
     points = ax.scatter(stats["param_dist"], stats["forget_acc"], c=stats["avg_gap"], cmap="RdYlGn_r", s=100,
                         edgecolors="black")
-    for name, row in zip(names, stats.itertuples()):
+    for _, row in zip(names, stats.itertuples()):
         ax.annotate(label(row.method), (row.param_dist, row.forget_acc), fontsize=8, ha="center", va="bottom")
     ax.axhline(retrain["forget_acc"], color="tab:green", linestyle="--", label="Retrain forget acc")
     fig.colorbar(points, ax=ax, label="Avg. Gap to retrain (lower is better)")

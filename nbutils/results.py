@@ -3,7 +3,6 @@
 import json
 import os
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -16,7 +16,6 @@ from traitlets import Unicode
 from nbutils import KERNEL, NOTEBOOK, params
 from nbutils.results import run_folder, write_atomically
 
-
 TEMPLATES = Path(__file__).parent / "templates"  # report/: the lab template, figures with their alternative text
 
 

@@ -1,4 +1,4 @@
-"""Golden hashes: SHA-256 of the exact float32 bytes that small fixed runs produce, so moving code is checked bit for bit.
+"""Golden hashes: SHA-256 of the exact float32 bytes small fixed runs produce, so moving code is checked bit for bit.
 
 They pin training and fine-tuning (one block of models, and two blocks that step in forked processes), and every
 method of the registry at one setting, each from the same trained pair of models on a tiny synthetic table (CPU,

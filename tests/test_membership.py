@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from conftest import CPU, make_ensemble
 from nbutils import data, evaluation, runtime

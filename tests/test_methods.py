@@ -333,7 +333,7 @@ def test_langevin_clips_each_rows_gradient_and_adds_noise_of_its_level(small_spl
 def test_importances_are_computed_once_per_model_and_rows_and_each_reuse_is_charged(small_splits, monkeypatch):
     calls = []
     for module, name in [(fisher, "expected_fisher"), (dampening, "empirical_fisher")]:
-        def counting(*args, real=getattr(module, name), name=name):
+        def counting(*args, real=getattr(module, name), name=name):  # noqa: B008 -- binds this iteration's function
             calls.append(name)
             return real(*args)
         monkeypatch.setattr(module, name, counting)

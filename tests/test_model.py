@@ -150,9 +150,9 @@ def test_engine_trains_models_as_accurate_as_the_reference_engine(small_splits):
     reference_engine = _load_reference_engine()
     kwargs = dict(epochs=15, batch_size=32, lr=1e-3)
     accs = {}
-    for name, train in (("new", train_ensemble), ("reference", reference_engine.train_ensemble)):
+    for name, fit in (("new", train_ensemble), ("reference", reference_engine.train_ensemble)):
         ensemble = make_ensemble(16, seed=20)
-        train(ensemble, small_splits.X_train, small_splits.y_train, generator=runtime.generator(CPU, 21), **kwargs)
+        fit(ensemble, small_splits.X_train, small_splits.y_train, generator=runtime.generator(CPU, 21), **kwargs)
         accs[name] = accuracies(predict(ensemble, small_splits))["test_acc"]
     spread = np.sqrt(accs["new"].var() / 16 + accs["reference"].var() / 16)
     assert abs(accs["new"].mean() - accs["reference"].mean()) < 3 * spread + 0.5

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nbutils import params
-from nbutils.params import ParameterError
 from nbutils.methods import METHODS
+from nbutils.params import ParameterError
 
 
 def check(given, *fragments):

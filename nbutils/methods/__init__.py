@@ -11,8 +11,8 @@ leaves its input untouched.
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from nbutils.methods import baselines, certified, competition, dampening, finetune, fisher, noise
 

@@ -13,8 +13,20 @@ import copy
 
 import torch
 
-from nbutils.methods.steps import (SGD, Adam, Network, batches, ce_grad, distill_kl, fresh_model, keep_masks,
-                                   loss_grad, retain_statistics, steps_per_epoch, teacher_logits)
+from nbutils.methods.steps import (
+    SGD,
+    Adam,
+    Network,
+    batches,
+    ce_grad,
+    distill_kl,
+    fresh_model,
+    keep_masks,
+    loss_grad,
+    retain_statistics,
+    steps_per_epoch,
+    teacher_logits,
+)
 from nbutils.runtime import streams, substream
 
 GRADIENT_ROWS = 8192  # rows per forward pass when a method takes a gradient over a whole set

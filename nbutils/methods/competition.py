@@ -13,8 +13,16 @@ import math
 import torch
 
 from nbutils.methods.baselines import GRADIENT_ROWS, fine_tune, forget_gradient
-from nbutils.methods.steps import (SGD, Network, batches, ce_grad, keep_masks, loss_grad, retain_statistics,
-                                   steps_per_epoch)
+from nbutils.methods.steps import (
+    SGD,
+    Network,
+    batches,
+    ce_grad,
+    keep_masks,
+    loss_grad,
+    retain_statistics,
+    steps_per_epoch,
+)
 from nbutils.runtime import streams
 
 # FCS (1st place): three SGD optimisers on the same weights, as in the entry
