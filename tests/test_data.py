@@ -11,8 +11,8 @@ import yaml
 from nbutils import PARAMETERS, data, datasets
 
 BASE = dict(dataset="synthetic", target="", id_column="", categorical_columns=[], numeric_columns=[], drop_columns=[],
-            na_values=[], csv_separator="", normalize_labels=False,
-            forget="random", forget_ratio=0.1, test_ratio=0.2, data_seed=42, n_samples=2000, n_features=20,
+            na_values=[], csv_separator="", csv_encoding="", csv_decimal="", normalize_labels=False,
+            forget="random", forget_ratio=0.1, test_ratio=0.2, data_seed=42, train_seed=0, n_samples=2000, n_features=20,
             n_informative=15, n_redundant=3, n_classes=2, flip_y=0.1)
 
 
@@ -198,7 +198,8 @@ def test_validation_imports_no_pytorch():
 @pytest.mark.parametrize("content, kind, fragments", [
     (None, "csv", ["no file", "project root"]),
     (b"", "csv", ["is empty"]),
-    (b"\xff\xfe\x00\x81binary\x00\x9c", "csv", ["neither CSV", "nor Parquet"]),
+    (b"\x00\x81binary\x00\x9c", "csv", ["holds zero bytes", "UTF-16 text without a byte-order mark", "csv_encoding"]),
+    (b"a,b\n\x81\x8d\x9d,2\n", "csv", ["neither text in UTF-8, UTF-16 or Windows-1252 nor Parquet", "csv_encoding"]),
     (b"a,b\n", "csv", ["no data rows"]),
     (b"a,b\n1,2\n", "parquet", ["not a Parquet file", "csv:"]),
     (b"PAR1 not really", "csv", ["is a Parquet file", "parquet:"]),
@@ -370,7 +371,8 @@ def test_only_empty_cells_are_missing_unless_na_values_names_more():  # case 3
     assert "Forget the 58 rows where" in data.load(messy("patients.csv", forget='where:smoking == "None"')).scenario
     table = datasets.read(messy("patients.csv", na_values=["None", "NA"]))
     assert table.class_names == ["high", "low"] and table.n_unlabelled > 0 and "None" not in set(table.frame["smoking"])
-    assert table.reading["missing values"] == "empty cells and 'None', 'NA' (na_values)"
+    assert table.reading["missing values"] == ("empty cells and 'None', 'NA' (na_values: 85 cells, in 'smoking' 58, "
+                                               "'outcome' 27)")
 
 
 def test_label_spellings_that_differ_in_case_or_spaces_are_warned_about_or_merged():  # case 4
@@ -414,7 +416,7 @@ def test_empty_columns_are_dropped_before_encoding():  # case 7
 
 def test_the_separator_is_detected_or_named():  # case 8
     table = datasets.read(messy("semicolons.csv"))
-    assert table.numeric == ["age", "monthly income"] and table.reading["read as"] == "CSV, fields separated by ';' (detected)"
+    assert table.numeric == ["age", "monthly income"] and table.reading["read as"] == "CSV (UTF-8 with a byte-order mark), fields separated by ';' (detected)"
     assert "the file looks ';'-separated; set csv_separator: ';'" in problems_of(messy("semicolons.csv", csv_separator=","))
 
 
