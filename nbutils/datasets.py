@@ -744,11 +744,12 @@ def _rows_where(table, condition):
     if unknown:
         raise DataError([f"forget: the condition names {n!r}, which is not a column{_suggest(n, columns)}; "
                          f"the columns are {columns} (quote names with spaces in backticks)" for n in unknown])
-    frame, condition, dates, read = _as_dates(table.frame, names, condition)
+    frame, query, dates, read = _as_dates(table.frame, names, condition)
     try:
-        matches = frame.eval(condition, engine="python", local_dict=dates)
+        matches = frame.eval(query, engine="python", local_dict=dates)
     except Exception as error:  # pandas raises many kinds for a well-formed but ill-typed condition
-        raise DataError(f"forget: evaluating {condition!r} failed: {type(error).__name__}: {error}") from error
+        dated = f" ({read})" if read else ""
+        raise DataError(f"forget: evaluating {condition!r} failed: {type(error).__name__}: {error}{dated}") from error
     if not isinstance(matches, pd.Series) or not pd.api.types.is_bool_dtype(matches):
         raise DataError(f"forget: {condition!r} is not true or false per row; write a comparison, e.g. age > 60")
     rows = np.flatnonzero(matches.fillna(False).to_numpy(dtype=bool))
@@ -768,12 +769,12 @@ def _as_dates(frame, names, condition):
     if not columns:
         return frame, condition, {}, ""
     formats = {c: _date_format(frame[c], c) for c in columns}
-    frame = frame.assign(**{c: pd.to_datetime(frame[c].astype(str).str.strip().where(frame[c].notna()), format=f)
+    table_frame, frame = frame, frame.assign(**{c: pd.to_datetime(frame[c].astype(str).str.strip().where(frame[c].notna()), format=f)
                             for c, f in formats.items()})
     dates = {}
     for source, (text, column) in _compared_texts(condition, columns).items():
         name = f"_date_{len(dates)}"
-        dates[name] = _parsed_date(text, column, formats[column], frame[column])
+        dates[name] = _parsed_date(text, column, formats[column], table_frame[column].dropna().iloc[0])
         condition = condition.replace(source, f"@{name}")
     read = "; ".join(f"{c!r} read as dates, {_date_order(f)} ({f})" for c, f in formats.items())
     return frame, condition, dates, read
@@ -809,15 +810,14 @@ def _date_order(date_format):
     return "day-first" if date_format.find("%d") < date_format.find("%m") else "month-first"
 
 
-def _parsed_date(text, column, date_format, parsed):
+def _parsed_date(text, column, date_format, example):
     """The date a condition's ``text`` names, read in its column's format or ISO 8601; DataError if neither fits."""
     for attempt in (date_format, "ISO8601"):
         date = pd.to_datetime(text.strip(), format=attempt, errors="coerce")
         if pd.notna(date):
             return date
-    example = parsed.dropna().iloc[0]
     raise DataError(f"forget: the condition compares {text!r} with the dates in {column!r}, which read "
-                    f"{_date_order(date_format)} ({date_format}, e.g. {example:%Y-%m-%d}); write it in that format "
+                    f"{_date_order(date_format)} ({date_format}, e.g. {example!r}); write it in that format "
                     "or as YYYY-MM-DD")
 
 
@@ -1004,6 +1004,12 @@ def split_rows(table, request, *, test_ratio, forget_ratio, seed, forget_seed=No
     return RowSplit(retain, request.rows, test, stratified)
 
 
+def unfit_columns(table, rows):
+    """Feature columns with no value in the retain rows: the encoder, fit on those rows, leaves them out."""
+    retain = table.frame.iloc[rows.retain]
+    return [c for c in table.numeric + table.categorical if retain[c].isna().all()]
+
+
 def _draw(rows, labels, share, seed):
     """(kept, drawn, stratified): a ``share`` of ``rows`` drawn at random, stratified by label where possible."""
     y = labels[rows]
@@ -1032,6 +1038,9 @@ def size_problems(table, request, P):
         return problems
     rows = split_rows(table, request, test_ratio=test_ratio, forget_ratio=forget_ratio, seed=P["data_seed"])
     problems = [_too_small(name, len(k), request.kind) for name, k in rows.items() if len(k) < MIN_ROWS]
+    if len(unfit_columns(table, rows)) == len(table.numeric + table.categorical):
+        problems.append("no feature column has a value in the retain rows, which the encoder is fit on; forget other "
+                        "rows, or fill the features in")
     retained = np.unique(table.labels[rows.retain])
     if len(retained) == 1:
         problems.append(f"the retain set holds one class ({table.class_names[retained[0]]!r}); models need two or "
@@ -1126,7 +1135,10 @@ def describe(table, rows, n_encoded):
                "rows with a missing value": int(row_missing[positions].sum()),
                "classes present": int(np.count_nonzero(np.bincount(table.labels[positions])))}
         for name, positions in rows.items()}, orient="index")
-    notes = "".join(f"\n- {note}" for note in table.notes)
+    unfit = unfit_columns(table, rows)
+    notes = [*table.notes, *([f"left out of the encoded features: {', '.join(map(repr, unfit))} (no value in the "
+                              "retain rows, which the encoder is fit on)"] if unfit else [])]
+    notes = "".join(f"\n- {note}" for note in notes)
     return Description(overview, columns, classes, splits, notes and "Notes on reading the table:\n" + notes)
 
 
