@@ -537,6 +537,7 @@ def _named(P):
 
 
 def _is_text(column):
+    """Whether a column holds text: a string dtype, or categories that are strings."""
     return pd.api.types.is_string_dtype(column) or isinstance(column.dtype, pd.CategoricalDtype) and \
         pd.api.types.is_string_dtype(column.cat.categories)
 

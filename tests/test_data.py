@@ -421,7 +421,8 @@ def test_empty_columns_are_dropped_before_encoding():  # case 7
 
 def test_the_separator_is_detected_or_named():  # case 8
     table = datasets.read(messy("semicolons.csv"))
-    assert table.numeric == ["age", "monthly income"] and table.reading["read as"] == "CSV (UTF-8 with a byte-order mark), fields separated by ';' (detected)"
+    assert table.numeric == ["age", "monthly income"]
+    assert table.reading["read as"] == "CSV (UTF-8 with a byte-order mark), fields separated by ';' (detected)"
     assert "the file looks ';'-separated; set csv_separator: ';'" in problems_of(messy("semicolons.csv", csv_separator=","))
 
 
@@ -698,13 +699,12 @@ def test_a_table_too_small_to_split_says_so():
                                                     "use a larger table")
 
 
-def kinds_table(path):
-    """A Parquet table with a column of each kind, all missing in rows 0-19 (the forget rows of ``where:grp == 1``)
-    and, in ``gap``, present only there."""
+def column_kinds(n):
+    """``n`` values of each column kind a Parquet file holds: nullable integer, boolean, category, datetime, decimal
+    and text."""
     import decimal
 
     rng = np.random.default_rng(0)
-    n = 120
     kinds = {
         "count": pd.array(rng.integers(0, 9, n), dtype="Int64"),
         "flag": pd.array(rng.random(n) < 0.5, dtype="boolean"),
@@ -713,7 +713,7 @@ def kinds_table(path):
         "price": pd.Series([decimal.Decimal(f"{v:.2f}") for v in rng.random(n) * 100], dtype=object),
         "note": pd.array(rng.choice(["p", "q"], n), dtype="string"),
     }
-    return n, {name: pd.Series(values) for name, values in kinds.items()}
+    return {name: pd.Series(values) for name, values in kinds.items()}
 
 
 @pytest.mark.parametrize("kind", ["count", "flag", "kind", "when", "price", "note"])
@@ -722,7 +722,8 @@ def test_every_column_kind_survives_a_split_where_it_is_all_missing(tmp_path, ki
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    n, kinds = kinds_table(tmp_path)
+    n = 120
+    kinds = column_kinds(n)
     column = kinds[kind].copy()
     forget = np.arange(n) < 20
     column[forget if missing == "in the forget rows" else ~forget] = None
