@@ -113,9 +113,12 @@ def preprocessor(numeric, categorical, gaps=()):
 
 
 def encode(table, rows, device="cpu"):
-    """(Splits, encoded feature names): the preprocessor fit on the retain rows, applied to every split."""
+    """(Splits, encoded feature names): the preprocessor fit on the retain rows, applied to every split; a column
+    with no value in the retain rows is left out (``datasets.unfit_columns``)."""
     gaps = [c for c in table.numeric if table.frame[c].isna().any()]
-    fitted = preprocessor(table.numeric, table.categorical, gaps).fit(datasets.features(table, rows.retain))
+    unfit = datasets.unfit_columns(table, rows)
+    numeric, categorical = [c for c in table.numeric if c not in unfit], [c for c in table.categorical if c not in unfit]
+    fitted = preprocessor(numeric, categorical, gaps).fit(datasets.features(table, rows.retain))
     tensors = {}
     for name, positions in rows.items():
         tensors[f"X_{name}"] = torch.from_numpy(_transform(fitted, table, positions)).to(device)

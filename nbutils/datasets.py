@@ -6,20 +6,25 @@ so they mean the same from the command line, papermill (working directory ``note
 """
 
 import ast
+import codecs
 import csv
 import difflib
 import io
 import keyword
 import math
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.common import get_handle, infer_compression
+from pandas.tseries.api import guess_datetime_format
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier
 
 from nbutils import ROOT
 
@@ -32,8 +37,22 @@ MIN_ROWS = 10
 # A categorical column with more distinct values than this, or than half the table's rows, is an id or free
 # text, not a category: one-hot encoding it would add a feature per value, most of them for a single row.
 MAX_CATEGORIES = 200
+# A whole-number column that alone classifies this share of the rows (with two thresholds per class) is warned
+# about as an id that leaks the label, as record numbers in a file sorted by outcome do.
+PREDICTIVE_SHARE = 0.95
+# Column names of identifiers: "id", "patient_id", "Record No", "row", "#"; and "patientId" (CAMEL_ID)
+ID_NAME = re.compile(r"(?:^|[\W_])(?:id|ids|identifier|key|no|nr|num|number|index|idx|record|row)$|^#$", re.IGNORECASE)
+CAMEL_ID = re.compile(r"[a-z]Id$")
 SEPARATORS = ",;\t|"  # what csv.Sniffer may detect between a CSV file's fields
 SNIFF_LINES = 50  # lines of a CSV file the separator is detected from
+SNIFF_BYTES = 1 << 20  # bytes of a CSV file read at a time while its encoding is detected
+EXCEL_SEPARATOR = re.compile(r"sep=(.)")  # the first line Excel may write to name the separator
+CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # the bytes Windows-1252 gives no character
+# A number written as text with each decimal mark: thousands grouped by the other mark, an apostrophe (with
+# '.') or a no-break space, e.g. "4,123.50", "4.123,50", "4\u202f123,5", "-.5", "3,5".
+THOUSANDS = {".": "[,'\u00a0\u202f]", ",": "[.\u00a0\u202f]"}
+NUMBER = {mark: rf"[+-]?(?:\d{{1,3}}(?:{THOUSANDS[mark]}\d{{3}})+(?:\{mark}\d+)?|\d+(?:\{mark}\d+)?|\{mark}\d+)"
+          for mark in ".,"}
 
 
 class DataError(ValueError):
@@ -71,7 +90,7 @@ class ForgetRequest:
     argument: str  # the label, the condition or the ids file; "" for random
     rows: np.ndarray | None
     class_index: int | None  # the forgotten class, for kind "class"
-    read: str = ""  # for kind "ids": what was read from the file
+    read: str = ""  # for kind "ids": what was read from the file; for "where": how dates were read
 
 
 RANDOM = ForgetRequest("random", "", None, None)  # the seed's scenario
@@ -132,14 +151,19 @@ def _numeric_frame(X, y):
 
 def read(P):
     """The table that parameters ``P`` name, its columns sorted by kind. Raises DataError listing every problem."""
-    raw, default_target, reading = _read_raw(P)
+    P = _named(P)
+    raw, default_target, reading, notes = _read_raw(P)
     target, id_column = P["target"] or default_target, P["id_column"]
-    notes = _label_notes(raw, target, P["normalize_labels"]) if target in raw else []
+    notes += _label_notes(raw, target, P["normalize_labels"]) if target in raw else []
     if P["normalize_labels"] and target in raw:
         raw[target] = _merged_labels(raw[target])
     problems = _column_problems(raw, P["dataset"], target, P)
     if problems:
         raise DataError(problems)
+    n_labelled = int(raw[target].notna().sum())
+    if n_labelled < 3 * MIN_ROWS:
+        raise DataError(f"dataset: only {n_labelled} rows have a value of {target!r}, too few to split: the retain, "
+                        f"forget and test sets need {MIN_ROWS} rows each ({3 * MIN_ROWS} in all); use a larger table")
     dropped = _left_out(raw, target, P)
     features = [c for c in raw.columns if c not in {target, id_column, *dropped}]
     numeric = [c for c in features if c in P["numeric_columns"]
@@ -148,9 +172,57 @@ def read(P):
     problems = _feature_problems(raw, features, categorical)
     if problems:
         raise DataError(problems)
-    notes += _kind_notes(raw, categorical, dropped, P)
-    ids = raw[id_column].to_numpy() if id_column else np.arange(len(raw))
-    return _table(P["dataset"], raw, target, numeric, categorical, dropped, id_column, ids, reading, tuple(notes))
+    notes += _kind_notes(raw, categorical, dropped, P) + _identifier_notes(raw, numeric, target)
+    ids, id_notes = _row_ids(raw, id_column)
+    return _table(P["dataset"], raw, target, numeric, categorical, dropped, id_column, ids, reading,
+                  tuple(notes + id_notes))
+
+
+def _row_ids(raw, id_column):
+    """(each row's id, a note): its ``id_column`` value, whole numbers stored as floats (1.0) as integers, as an id
+    list writes them; else its position counted from 0."""
+    if not id_column:
+        return np.arange(len(raw)), []
+    ids = raw[id_column]
+    if not pd.api.types.is_float_dtype(ids) or not ids.dropna().mod(1).eq(0).all():
+        return ids.to_numpy(), []
+    whole = ids.astype("Int64")
+    return whole.astype(object).to_numpy(), [
+        f"id_column {id_column!r} holds whole numbers stored as floats ({_examples(ids.dropna())}): they are compared "
+        f"with an id list as integers ({_examples(whole.dropna())})"]
+
+
+def _identifier_notes(raw, numeric, target):
+    """Warnings on numeric features with a different whole number in every labelled row that look like row ids:
+    named like one, rising or falling with the row order, or telling the label apart alone."""
+    labelled = raw[raw[target].notna()]
+    labels = pd.factorize(labelled[target])[0]
+    notes = []
+    for c in numeric:
+        x = labelled[c]
+        if x.isna().any() or not x.mod(1).eq(0).all() or x.nunique() < len(x):
+            continue
+        if x.is_monotonic_increasing or x.is_monotonic_decreasing:
+            why = ("rises or falls with the row order, as a record number does: a model can learn the file's order "
+                   "(in a file sorted by outcome, the label)")
+        elif _separates(x.to_numpy(dtype=float), labels):
+            why = "alone tells the labels apart, as numbers given out by outcome do"
+        elif ID_NAME.search(str(c)) or CAMEL_ID.search(str(c)):
+            why = "is named like an identifier"
+        else:
+            continue
+        notes.append(f"warning: column {c!r} holds a different whole number in every row and {why}; it is scaled as a "
+                     f"feature: if it identifies rows, list it in drop_columns (or set id_column: {c})")
+    return notes
+
+
+def _separates(x, labels):
+    """Whether a few thresholds on ``x`` (a tree of two leaves per class) classify ``PREDICTIVE_SHARE`` of the rows
+    right, and at least halve the errors of always guessing the most frequent label."""
+    counts = np.bincount(labels)
+    tree = DecisionTreeClassifier(max_leaf_nodes=2 * len(counts), random_state=0).fit(x.reshape(-1, 1), labels)
+    share, majority = tree.score(x.reshape(-1, 1), labels), counts.max() / counts.sum()
+    return share >= PREDICTIVE_SHARE and 1 - share <= (1 - majority) / 2
 
 
 def _table(source, frame, target, numeric, categorical, dropped, id_column, ids, reading=None, notes=()):
@@ -171,40 +243,48 @@ def features(table, positions):
     for c in table.numeric:
         if not _is_number(frame[c]):
             frame[c] = pd.to_numeric(frame[c], errors="coerce")
-    for c in table.categorical:
-        if not pd.api.types.is_string_dtype(frame[c]):
-            frame[c] = frame[c].map(str, na_action="ignore").astype(object)
+    for c in table.categorical:  # as text in an object column, missing as NaN: scikit-learn's imputer cannot test pd.NA
+        values = frame[c] if pd.api.types.is_string_dtype(frame[c]) else frame[c].map(str, na_action="ignore")
+        frame[c] = values.astype(object).where(frame[c].notna(), np.nan)
     return frame
 
 
 def _read_raw(P):
-    """(raw DataFrame, its default target column, how it was read) for a bundled dataset or a csv:/parquet: file."""
+    """(raw DataFrame, its default target column, how it was read, notes) for a bundled dataset or a csv:/parquet:
+    file. A file's ``na_values`` are read as missing in every column, its trailing empty rows dropped and its
+    numbers written as text ("4,123.50", "3,5", "45%") read as numbers."""
     source = P["dataset"]
     bundled = {"read as": f"the bundled {source} table", "missing values": "as the bundled table marks them"}
     if source == "synthetic":
         X, y = make_synthetic(n_samples=P["n_samples"], n_features=P["n_features"], n_informative=P["n_informative"],
                               n_redundant=P["n_redundant"], n_classes=P["n_classes"], flip_y=P["flip_y"],
                               seed=P["data_seed"])
-        return _numeric_frame(X, y), "y", bundled
+        return _numeric_frame(X, y), "y", bundled, []
     if source == "breast_cancer":
         bunch = load_breast_cancer(as_frame=True)
         frame = bunch.frame.rename(columns={"target": "diagnosis"})
         frame["diagnosis"] = bunch.target_names[bunch.target.to_numpy()]
-        return frame, "diagnosis", bundled
+        return frame, "diagnosis", bundled, []
     if source == "penguins":
         from palmerpenguins import load_penguins
 
-        return load_penguins(), "species", bundled
+        return load_penguins(), "species", bundled, []
     kind, _, path = source.partition(":")
     if kind not in FILE_KINDS or not path:
         raise DataError(f"dataset: unknown {source!r}{_suggest(source, BUNDLED)}; use one of {BUNDLED}, "
                         "csv:<path> or parquet:<path>")
     path = resolve(path)
     _check_file(kind, path)
-    frame, reading = _read_csv(path, P) if kind == "csv" else _read_parquet(path, P)
+    frame, reading, notes, decimal = _read_csv(path, P) if kind == "csv" else _read_parquet(path, P)
+    frame, reading["missing values"] = _read_missing(frame, P["na_values"], "empty cells" if kind == "csv" else "nulls")
+    frame, dropped = _without_trailing_empty_rows(frame)
     if frame.empty:
         raise DataError(f"dataset: {path} has no data rows; name a file with a header row and data rows")
-    return frame, "", reading
+    if dropped:
+        notes.append(f"{dropped} empty rows at the end of the file (no value in any column, as spreadsheets leave "
+                     "rows of bare separators) were dropped")
+    frame, read_as_numbers = _numbers_from_text(frame, P, decimal)
+    return frame, "", reading, notes + read_as_numbers
 
 
 def _check_file(kind, path):
@@ -228,18 +308,30 @@ def _check_file(kind, path):
 
 
 def _read_csv(path, P):
-    """(table, how it was read) of a CSV file: its separator given or detected, its header names trimmed and
-    refused if repeated, only empty cells and ``na_values`` missing, ``id_column`` kept as text (``001000``)."""
+    """(table, how it was read, notes, decimal mark) of a CSV file, decompressed as its name says (.gz, .zip, .bz2, .xz, .zst):
+    its encoding and separator given or detected, Excel's ``sep=`` first line skipped, its header names trimmed,
+    in Unicode NFC and refused if repeated, only empty cells missing, ``id_column`` kept as text (``001000``), and
+    decimal commas read as such when ``csv_decimal`` says so or the text shows it."""
+    compression = infer_compression(str(path), "infer")
+    encoding, encoded = _encoding(path, P["csv_encoding"], compression)
     try:
-        separator, how = _separator(path, P["csv_separator"])
-        options = dict(sep=separator, encoding="utf-8-sig", skipinitialspace=True, keep_default_na=False)
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0]
-        names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(header)]
+        lines = _first_lines(path, encoding, compression)
+        excel = EXCEL_SEPARATOR.fullmatch(lines[0].strip()) if lines else None
+        separator, how = _separator(lines[1 if excel else 0:], P["csv_separator"], excel)
+        options = dict(sep=separator, encoding=encoding, compression=compression, skiprows=1 if excel else 0,
+                       skipinitialspace=True, keep_default_na=False, na_values=[""], index_col=False)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, **options).iloc[0].fillna("")
+        names = [_nfc(name.strip()) or f"Unnamed: {i}" for i, name in enumerate(header)]
         _refuse_repeated(names, path)
-        as_text = {raw: str for raw, name in zip(header, names) if name == P["id_column"]}
+        options["dtype"] = {raw: str for raw, name in zip(header, names) if name == P["id_column"]}
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
-            frame = pd.read_csv(path, dtype=as_text, na_values=["", *P["na_values"]], index_col=False, **options)
+            frame = pd.read_csv(path, decimal=P["csv_decimal"] or ".", **options)
+            frame.columns = names
+            decimal, said = _decimal_mark(frame, P)
+            if decimal != (P["csv_decimal"] or "."):  # a decimal comma detected: read the numbers again with it
+                frame = pd.read_csv(path, decimal=decimal, **options)
+                frame.columns = names
     except DataError:
         raise
     except pd.errors.ParserWarning as error:
@@ -247,41 +339,127 @@ def _read_csv(path, P):
                         "when each line ends in a separator; name every column in the header, or remove the extra "
                         "separators") from error
     except UnicodeDecodeError as error:
-        raise DataError(f"dataset: {path} is neither CSV (UTF-8 text) nor Parquet; export it as one of them") from error
-    except (ValueError, OSError) as error:  # pandas' ParserError and EmptyDataError
+        raise DataError(f"dataset: {path} does not decode as {encoding} (csv_encoding): {error.reason} at byte "
+                        f"{error.start}; set csv_encoding to the file's encoding, or to '' to detect it") from error
+    except (ValueError, OSError, EOFError) as error:  # pandas' ParserError and EmptyDataError, a damaged archive
         raise DataError(f"dataset: cannot read {path} as CSV: {str(error).strip()}; export it as CSV again") from error
-    frame.columns = names
-    return frame, {"read as": f"CSV, fields separated by {how}", "missing values": _missing_rule("empty cells", P)}
+    packed = f", {compression}-compressed" if compression else ""
+    notes = [f"{path.name} is not UTF-8: it was read as Windows-1252 text (cp1252, Excel's 'CSV' on Windows); if "
+             "accented letters look wrong, set csv_encoding to its encoding"] if encoding == "cp1252" else []
+    return frame, {"read as": f"CSV ({encoded}{packed}), fields separated by {how}", "decimal mark": said}, notes, decimal
 
 
-def _separator(path, given):
-    """(separator, how it was chosen): ``given``, else what csv.Sniffer finds in the first lines, else a comma."""
+def _encoding(path, given, compression, parameter="dataset"):
+    """(codec, in words): ``given`` (csv_encoding), else a byte-order mark's (UTF-8, UTF-16), else UTF-8 when
+    every byte decodes as UTF-8, else Windows-1252 when every byte decodes as that. Raises DataError, its sentence
+    starting with ``parameter``, otherwise."""
     if given:
-        return given, f"{given!r} (csv_separator)"
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        sample = "".join(line for _, line in zip(range(SNIFF_LINES), f))
+        return given, f"{given}, csv_encoding"
     try:
-        found = csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+        with get_handle(path, "rb", compression=compression, is_text=False) as handles:
+            head = handles.handle.read(SNIFF_BYTES)
+            if head.startswith(codecs.BOM_UTF8):
+                return "utf-8-sig", "UTF-8 with a byte-order mark"
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                return "utf-16", "UTF-16, byte-order mark"
+            if b"\x00" in head:
+                raise DataError(f"{parameter}: {path} holds zero bytes: it is UTF-16 text without a byte-order mark, or "
+                                "not text; set csv_encoding (e.g. 'utf-16-le'), or export it as CSV UTF-8 or Parquet")
+            utf8, cp1252, chunk = codecs.getincrementaldecoder("utf-8")(), True, head
+            while chunk:
+                cp1252 = cp1252 and not CP1252_UNDEFINED.search(chunk)
+                if utf8 is not None:
+                    try:
+                        utf8.decode(chunk)
+                    except UnicodeDecodeError:
+                        utf8 = None
+                chunk = handles.handle.read(SNIFF_BYTES)
+    except (OSError, EOFError, ValueError) as error:  # a damaged or multi-file archive
+        raise DataError(f"{parameter}: cannot decompress {path} as {compression} (from its name): {error}; check the "
+                        "file, or name it without the compression suffix if it is plain text") from error
+    if utf8 is not None:
+        try:
+            utf8.decode(b"", final=True)
+            return "utf-8", "UTF-8"
+        except UnicodeDecodeError:
+            pass
+    if cp1252:
+        return "cp1252", "Windows-1252, detected: not UTF-8"
+    raise DataError(f"{parameter}: {path} is neither text in UTF-8, UTF-16 or Windows-1252 nor Parquet; if it is text, "
+                    "set csv_encoding to its encoding (e.g. 'latin-1'), else export it as CSV UTF-8 or Parquet")
+
+
+def _first_lines(path, encoding, compression):
+    """The first ``SNIFF_LINES`` lines of a CSV file, decoded."""
+    with get_handle(path, "r", encoding=encoding, compression=compression) as handles:
+        return [line for _, line in zip(range(SNIFF_LINES), handles.handle)]
+
+
+def _separator(lines, given, excel=None):
+    """(separator, how it was chosen): ``given``, else Excel's ``sep=`` line's (``excel``, a match), else what
+    csv.Sniffer finds in ``lines``, else a comma."""
+    skipped = ", Excel's sep= line skipped" if excel else ""
+    if given:
+        return given, f"{given!r} (csv_separator{skipped})"
+    if excel:
+        return excel.group(1), f"{excel.group(1)!r} (named by Excel's sep= first line, skipped)"
+    try:
+        found = csv.Sniffer().sniff("".join(lines), delimiters=SEPARATORS).delimiter
     except csv.Error:  # one column, or no separator used consistently
         return ",", "',' (no other detected)"
     return found, f"{found!r} (detected)"
 
 
+def _decimal_mark(frame, P):
+    """(mark, in words): ``csv_decimal``, else ',' when text values show a decimal comma ("3,5", "1.234,50") and
+    none a decimal point ("4,123.50"), else '.'. Raises DataError when the values disagree or cannot tell."""
+    if P["csv_decimal"]:
+        return P["csv_decimal"], f"{P['csv_decimal']!r} (csv_decimal)"
+    shown = {mark: [] for mark in ".,?"}
+    for c in frame.columns:
+        if c != P["id_column"] and _is_text(frame[c]):
+            values = pd.Series(frame[c].dropna().unique()).astype(str).str.strip().str.removesuffix("%").str.strip()
+            dot, comma = values.str.fullmatch(NUMBER["."]), values.str.fullmatch(NUMBER[","])
+            marked = values.str.contains(r"[.,]")
+            for mark, which in [(".", dot & ~comma), (",", comma & ~dot), ("?", dot & comma & marked)]:
+                shown[mark] += [(c, v) for v in values[which][:1]]
+    if shown["."] and shown[","]:
+        raise DataError(f"dataset: numbers written as text use both decimal marks: {_shown(shown['.'])} and "
+                        f"{_shown(shown[','])}; set csv_decimal to '.' or ',' (the other one is read as text)")
+    if shown[","]:
+        return ",", f"',' (detected: {_shown(shown[','])}; set csv_decimal: '.' if wrong)"
+    if shown["?"] and not shown["."]:
+        raise DataError(f"dataset: numbers written as text such as {_shown(shown['?'])} read as thousands with ',' "
+                        "or '.' between them, or as decimals; set csv_decimal to the decimal mark, '.' or ','")
+    return ".", "'.'"
+
+
+def _shown(found):
+    """Where a kind of value was found, in words: "'3,5' in 'price', '1,2' in 'rate'"."""
+    return ", ".join(f"{value!r} in {column!r}" for column, value in found[:2])
+
+
 def _read_parquet(path, P):
-    """(table, how it was read) of a Parquet file: repeated column names refused, nulls and ``na_values`` missing."""
+    """(table, how it was read, notes, decimal mark) of a Parquet file: names in Unicode NFC, refused if repeated; DECIMAL columns
+    as floats."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        _refuse_repeated(pq.read_schema(path).names, path)
+        schema = pq.read_schema(path)
+        _refuse_repeated([_nfc(name) for name in schema.names], path)
         frame = pd.read_parquet(path)
     except DataError:
         raise
     except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid
         raise DataError(f"dataset: cannot read {path} as PARQUET: {str(error).strip()}; "
                         "export it as PARQUET again") from error
-    if P["na_values"]:
-        frame = frame.mask(frame.isin(P["na_values"]))
-    return frame, {"read as": "Parquet", "missing values": _missing_rule("nulls", P)}
+    frame.columns = [_nfc(str(name)) for name in frame.columns]
+    decimals = [_nfc(f.name) for f in schema if pa.types.is_decimal(f.type) and _nfc(f.name) in frame]
+    frame[decimals] = frame[decimals].astype("float64")
+    notes = [f"DECIMAL columns read as floating-point numbers: {', '.join(map(repr, decimals))}"] if decimals else []
+    decimal, said = _decimal_mark(frame, P)
+    return frame, {"read as": "Parquet", "decimal mark": said}, notes, decimal
 
 
 def _refuse_repeated(names, path):
@@ -292,11 +470,76 @@ def _refuse_repeated(names, path):
                         "rename or remove the copies (read as they are, a copy of the target would be a feature)")
 
 
-def _missing_rule(empty, P):
-    """Section 1's sentence on which cells were read as missing."""
-    if P["na_values"]:
-        return f"{empty} and {', '.join(map(repr, P['na_values']))} (na_values)"
-    return f"{empty} only: 'NA', 'None' are values"
+def _read_missing(frame, na_values, empty):
+    """(``frame`` with ``na_values`` missing in every column, section 1's sentence on what was read as missing).
+    Text and category columns match the texts, number columns the texts that are numbers ('-999' matches -999.0),
+    others (dates, booleans) their values as text."""
+    if not na_values:
+        return frame, f"{empty} only: 'NA', 'None' are values"
+    numbers = pd.to_numeric(pd.Series(na_values, dtype=object), errors="coerce").dropna().unique()
+    counts = {}
+    for c in frame.columns:
+        column = frame[c]
+        if _is_number(column):
+            hit = column.isin(numbers)
+        elif _is_text(column):
+            hit = column.isin(na_values)
+        else:
+            hit = column.notna() & column.astype(str).isin(na_values)
+        if hit.any():
+            frame[c], counts[c] = column.mask(hit), int(hit.sum())
+    listed = ", ".join(map(repr, na_values))
+    if not counts:
+        return frame, f"{empty} and {listed} (na_values, found in no cell)"
+    where = ", ".join(f"{c!r} {n:,}" for c, n in counts.items())
+    return frame, f"{empty} and {listed} (na_values: {sum(counts.values()):,} cells, in {where})"
+
+
+def _without_trailing_empty_rows(frame):
+    """(``frame`` without the rows at its end that hold no value, how many were dropped)."""
+    filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    kept = filled[-1] + 1 if len(filled) else 0
+    return frame.iloc[:kept], len(frame) - kept
+
+
+def _numbers_from_text(frame, P, decimal):
+    """(``frame`` with its text columns whose every value is a number, as written with ``decimal``, thousands
+    separators or a percent sign, read as numbers; a note naming them). The id column, the target and
+    ``categorical_columns`` stay text. "45%" reads as 45."""
+    kept = {P["id_column"], P["target"], *P["categorical_columns"]}
+    read = []
+    for c in frame.columns:
+        if c in kept or not _is_text(frame[c]):
+            continue
+        text = frame[c].dropna().astype(str).str.strip()
+        if text.empty or not text.str.fullmatch(rf"(?:{NUMBER[decimal]})\s?%?").all():
+            continue
+        plain = text.str.removesuffix("%").str.strip().str.replace(THOUSANDS[decimal], "", regex=True)
+        numbers = pd.to_numeric(plain.str.replace(",", ".") if decimal == "," else plain)
+        frame[c] = numbers.reindex(frame.index)
+        formatted = text[~text.str.fullmatch(r"[+-]?\d+(?:\.\d+)?")]
+        read.append(f"{c!r}" + (f" ({formatted.iloc[0]!r} → {numbers[formatted.index[0]]:g})" if len(formatted) else ""))
+    if not read:
+        return frame, []
+    return frame, [f"text columns read as numbers (thousands separators and percent signs dropped, '45%' as 45): "
+                   f"{', '.join(read)}; list a column in categorical_columns to keep it as text"]
+
+
+def _nfc(name):
+    """``name`` in Unicode NFC: an accent as one character, as Windows and Linux write it (macOS may not)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _named(P):
+    """``P`` with the column names it gives (target, id_column, the column lists, the forget request) in NFC."""
+    lists = {name: [_nfc(c) for c in P[name]] for name in ["categorical_columns", "numeric_columns", "drop_columns"]}
+    return {**P, **lists, **{name: _nfc(P[name]) for name in ["target", "id_column", "forget"]}}
+
+
+def _is_text(column):
+    """Whether a column holds text: a string dtype, or categories that are strings."""
+    return pd.api.types.is_string_dtype(column) or isinstance(column.dtype, pd.CategoricalDtype) and \
+        pd.api.types.is_string_dtype(column.cat.categories)
 
 
 def _label_notes(raw, target, normalize):
@@ -438,13 +681,18 @@ def _column_problems(raw, source, target, P):
                 problems.append(f"column {c!r} holds {int(infinite.sum())} infinite values (row {int(infinite.argmax())}, "
                                 "counted from 0); replace them with a number or leave them empty to be imputed")
     if id_column and id_column in raw:
-        ids = raw[id_column]
+        ids = raw.loc[raw[target].notna(), id_column]
         if ids.isna().any():
-            problems.append(f"id_column: {int(ids.isna().sum())} rows have no {id_column!r}; give every row an id")
-        repeated = ids[ids.duplicated()].unique()
+            problems.append(f"id_column: {int(ids.isna().sum())} rows with a target value have no {id_column!r}; "
+                            "give every row an id")
+        ids = ids.dropna()
+        trimmed = ids.astype(str).str.strip()
+        repeated = trimmed[trimmed.duplicated()].unique()
         if len(repeated):
-            problems.append(f"id_column: {len(repeated)} ids occur more than once in {id_column!r}, "
-                            f"e.g. {_examples(repeated)}; ids must be unique")
+            spellings = ids[trimmed.isin(repeated[:3])].unique()
+            how = " (surrounding spaces trimmed, as an id list's ids are)" if len(spellings) > len(repeated[:3]) else ""
+            problems.append(f"id_column: {len(repeated)} ids occur more than once in {id_column!r}{how}, "
+                            f"e.g. {_examples(spellings)}; ids must be unique")
     return problems
 
 
@@ -460,6 +708,7 @@ def _is_number(column):
 
 def forget_request(table, P):
     """The rows the ``forget`` parameter names, checked. Raises DataError with the problem and its fix."""
+    P = _named(P)
     kind, _, argument = P["forget"].partition(":")
     argument = argument.strip()
     if kind not in FORGET_KINDS or (kind == "random") != (argument == ""):
@@ -477,13 +726,15 @@ def forget_request(table, P):
                             "forget: where:<condition> or ids:<path>")
         return ForgetRequest("class", argument, np.flatnonzero(table.labels == index), index)
     if kind == "where":
-        return ForgetRequest(kind, argument, _rows_where(table, argument), None)
-    rows, read = _rows_listed(table, argument)
+        rows, read = _rows_where(table, argument)
+        return ForgetRequest(kind, argument, rows, None, read)
+    rows, read = _rows_listed(table, argument, P["drop_columns"])
     return ForgetRequest(kind, argument, rows, None, read)
 
 
 def _rows_where(table, condition):
-    """Positions of the rows matching a pandas query, its column names checked before it is evaluated."""
+    """(positions of the rows matching a pandas query, how dates in it were read), its column names checked before
+    it is evaluated, text columns of dates it names compared as dates."""
     columns = list(table.frame.columns)
     try:
         names = _condition_names(condition)
@@ -494,10 +745,12 @@ def _rows_where(table, condition):
     if unknown:
         raise DataError([f"forget: the condition names {n!r}, which is not a column{_suggest(n, columns)}; "
                          f"the columns are {columns} (quote names with spaces in backticks)" for n in unknown])
+    frame, query, dates, read = _as_dates(table.frame, names, condition)
     try:
-        matches = table.frame.eval(condition, engine="python")
+        matches = frame.eval(query, engine="python", local_dict=dates)
     except Exception as error:  # pandas raises many kinds for a well-formed but ill-typed condition
-        raise DataError(f"forget: evaluating {condition!r} failed: {type(error).__name__}: {error}") from error
+        dated = f" ({read})" if read else ""
+        raise DataError(f"forget: evaluating {condition!r} failed: {type(error).__name__}: {error}{dated}") from error
     if not isinstance(matches, pd.Series) or not pd.api.types.is_bool_dtype(matches):
         raise DataError(f"forget: {condition!r} is not true or false per row; write a comparison, e.g. age > 60")
     rows = np.flatnonzero(matches.fillna(False).to_numpy(dtype=bool))
@@ -506,7 +759,83 @@ def _rows_where(table, condition):
     if len(rows) == len(table.frame):
         raise DataError(f"forget: {condition!r} matches all {len(rows)} rows, leaving nothing to retain; "
                         "narrow the condition")
-    return rows
+    return rows, read
+
+
+def _as_dates(frame, names, condition):
+    """(frame, condition, local variables, what was read): the text columns of dates that ``condition`` names
+    parsed in the one format all their values fit, and the texts it compares with them parsed in that format
+    (as ``@`` variables), so that "visit < '15/02/2023'" compares dates, not text."""
+    columns = [n for n in names if _is_text(frame[n]) and _looks_like_dates(frame[n])]
+    if not columns:
+        return frame, condition, {}, ""
+    formats = {c: _date_format(frame[c], c) for c in columns}
+    table_frame, frame = frame, frame.assign(**{c: pd.to_datetime(frame[c].astype(str).str.strip().where(frame[c].notna()), format=f)
+                            for c, f in formats.items()})
+    dates = {}
+    for source, (text, column) in _compared_texts(condition, columns).items():
+        name = f"_date_{len(dates)}"
+        dates[name] = _parsed_date(text, column, formats[column], table_frame[column].dropna().iloc[0])
+        condition = condition.replace(source, f"@{name}")
+    read = "; ".join(f"{c!r} read as dates, {_date_order(f)} ({f})" for c, f in formats.items())
+    return frame, condition, dates, read
+
+
+def _date_format(column, name):
+    """The one format all of a text column's dates fit: ISO 8601 when every value is, else the guesses for its
+    values day-first and month-first that parse them all alike. Raises DataError when none or two differing fit."""
+    values = pd.Series(column.dropna().astype(str).str.strip().unique())
+    if pd.to_datetime(values, format="ISO8601", errors="coerce").notna().all():
+        return "ISO8601"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a guess against the dayfirst asked for
+        guesses = dict.fromkeys(f for v in values[:SNIFF_LINES] for dayfirst in (False, True)
+                                if (f := guess_datetime_format(v, dayfirst=dayfirst)))
+    fits = {f: parsed for f in guesses if (parsed := pd.to_datetime(values, format=f, errors="coerce")).notna().all()}
+    if not fits:
+        raise DataError(f"forget: the dates in {name!r} are not all in one format (e.g. {_examples(values)}); write "
+                        "them in one format in the file, e.g. 2023-02-15, to compare them in a where: condition")
+    first, *others = fits
+    differing = [f for f in others if not fits[f].equals(fits[first])]
+    if differing:
+        raise DataError(f"forget: the dates in {name!r} read either as {first} or as {differing[0]} (no day above 12, "
+                        f"e.g. {_examples(values)}), so a where: condition cannot compare them; write them as "
+                        "YYYY-MM-DD in the file")
+    return first
+
+
+def _date_order(date_format):
+    """A date format in words: year-first, day-first or month-first."""
+    if date_format == "ISO8601" or date_format.startswith("%Y"):
+        return "year-first"
+    return "day-first" if date_format.find("%d") < date_format.find("%m") else "month-first"
+
+
+def _parsed_date(text, column, date_format, example):
+    """The date a condition's ``text`` names, read in its column's format or ISO 8601; DataError if neither fits."""
+    for attempt in (date_format, "ISO8601"):
+        date = pd.to_datetime(text.strip(), format=attempt, errors="coerce")
+        if pd.notna(date):
+            return date
+    raise DataError(f"forget: the condition compares {text!r} with the dates in {column!r}, which read "
+                    f"{_date_order(date_format)} ({date_format}, e.g. {example!r}); write it in that format "
+                    "or as YYYY-MM-DD")
+
+
+def _compared_texts(condition, columns):
+    """{source text of a quoted literal: (its value, the column)} for each text the condition compares directly
+    with one of ``columns``."""
+    tree, quoted, source = _parsed_condition(condition)
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            named = [quoted.get(o.id, o.id) for o in operands if isinstance(o, ast.Name)]
+            dated = [n for n in named if n in columns]
+            for o in operands:
+                if dated and isinstance(o, ast.Constant) and isinstance(o.value, str):
+                    found[ast.get_source_segment(source, o)] = (o.value, dated[0])
+    return found
 
 
 def _quoting_hint(condition, columns):
@@ -525,23 +854,39 @@ def _quoting_hint(condition, columns):
             "not Python names in backticks (`monthly income` > 1000)")
 
 
-def _condition_names(condition):
-    """Column names a pandas query refers to: bare names and `backticked` ones, not the functions it calls."""
+def _parsed_condition(condition):
+    """(syntax tree, {placeholder: backticked name}, the source parsed): a pandas query parsed as Python, each
+    `backticked` name replaced by a placeholder name."""
     quoted = {}
 
     def placeholder(match):
         quoted[f"_quoted_{len(quoted)}"] = match.group(1)
         return f"_quoted_{len(quoted) - 1}"
 
-    tree = ast.parse(re.sub(r"`([^`]*)`", placeholder, condition), mode="eval")
+    source = re.sub(r"`([^`]*)`", placeholder, condition)
+    return ast.parse(source, mode="eval"), quoted, source
+
+
+def _condition_names(condition):
+    """Column names a pandas query refers to: bare names and `backticked` ones, not the functions it calls."""
+    tree, quoted, _ = _parsed_condition(condition)
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called]
     return list(dict.fromkeys(quoted.get(n, n) for n in names))
 
 
-def _rows_listed(table, path_text):
-    """(positions of the rows whose ids an ids file lists, what was read from it), the ids compared as text."""
+def _rows_listed(table, path_text, drop_columns):
+    """(positions of the rows whose ids an ids file lists, what was read from it), the ids compared as text.
+    Without ``id_column`` the ids are row positions, refused while a column not in ``drop_columns`` looks like
+    the ids the user meant."""
     path = resolve(path_text)
+    id_like = [] if table.id_column else _id_like_columns(table, drop_columns)
+    if id_like:
+        c = id_like[0]
+        raise DataError(f"forget: the table has a column of row ids, {c!r} (a different value in every row), but "
+                        f"id_column is not set, so the ids in {path.name} would be read as row positions counted "
+                        f"from 0; set id_column: {c} to forget the rows with those ids, or, if {path.name} lists row "
+                        f"positions, list {c!r} in drop_columns")
     listed = read_ids(path, table.id_column)
     wanted = listed.ids
     id_name = f"column {table.id_column!r}" if table.id_column else "the row positions (no id_column set)"
@@ -559,11 +904,25 @@ def _rows_listed(table, path_text):
                   f"name, {table.id_column!r}, or be removed." if not listed.header and missing.iloc[0] == wanted.iloc[0]
                   else "")
         problems.append(f"forget: {len(missing)} of the {wanted.nunique()} ids in {path.name} are not in {id_name} "
-                        f"(compared as text, as written), e.g. {_examples(missing)}{unlabelled}; remove them or fix "
-                        f"id_column.{header}")
+                        f"(compared as text, as written), e.g. {_examples(missing)}{unlabelled}; the table's ids read "
+                        f"{_examples(known)}; remove them or fix id_column.{header}")
     if problems:
         raise DataError(problems)
     return np.sort(positions), listed.read
+
+
+def _id_like_columns(table, drop_columns):
+    """Columns with a different value in every row, none missing, that are named like ids or count rows (whole
+    numbers running from their least without a gap); the target and ``drop_columns`` aside."""
+    found = []
+    for c in table.frame.columns:
+        column = table.frame[c]
+        if c == table.target or c in drop_columns or column.isna().any() or column.nunique() < len(column):
+            continue
+        counting = _is_number(column) and column.mod(1).eq(0).all() and column.max() - column.min() == len(column) - 1
+        if counting or ID_NAME.search(str(c)) or CAMEL_ID.search(str(c)):
+            found.append(c)
+    return found
 
 
 @dataclass(frozen=True)
@@ -582,10 +941,11 @@ def read_ids(path, id_column):
     if not path.is_file():
         raise DataError(f"forget: no ids file {path} (relative paths are read from the project root, {ROOT})")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        encoding, _ = _encoding(path, "", None, "forget")
+        text = path.read_bytes().decode(encoding)
         if path.suffix.lower() == ".csv":
-            cells = pd.read_csv(io.StringIO(text), header=None, sep=_separator(path, "")[0], dtype=str,
-                                keep_default_na=False)
+            cells = pd.read_csv(io.StringIO(text), header=None, sep=_separator(text.splitlines(keepends=True)[:SNIFF_LINES], "")[0],
+                                dtype=str, keep_default_na=False)
         else:
             cells = pd.DataFrame({0: text.splitlines()}, dtype=object)
     except (UnicodeDecodeError, ValueError, OSError) as error:
@@ -645,6 +1005,12 @@ def split_rows(table, request, *, test_ratio, forget_ratio, seed, forget_seed=No
     return RowSplit(retain, request.rows, test, stratified)
 
 
+def unfit_columns(table, rows):
+    """Feature columns with no value in the retain rows: the encoder, fit on those rows, leaves them out."""
+    retain = table.frame.iloc[rows.retain]
+    return [c for c in table.numeric + table.categorical if retain[c].isna().all()]
+
+
 def _draw(rows, labels, share, seed):
     """(kept, drawn, stratified): a ``share`` of ``rows`` drawn at random, stratified by label where possible."""
     y = labels[rows]
@@ -673,6 +1039,9 @@ def size_problems(table, request, P):
         return problems
     rows = split_rows(table, request, test_ratio=test_ratio, forget_ratio=forget_ratio, seed=P["data_seed"])
     problems = [_too_small(name, len(k), request.kind) for name, k in rows.items() if len(k) < MIN_ROWS]
+    if len(unfit_columns(table, rows)) == len(table.numeric + table.categorical):
+        problems.append("no feature column has a value in the retain rows, which the encoder is fit on; forget other "
+                        "rows, or fill the features in")
     retained = np.unique(table.labels[rows.retain])
     if len(retained) == 1:
         problems.append(f"the retain set holds one class ({table.class_names[retained[0]]!r}); models need two or "
@@ -719,7 +1088,7 @@ def scenario(table, request, rows):
                 f"test rows, {drawn}, keep the class's share ({held_out} rows, never trained on): retrain "
                 "misclassifies those too, so its test accuracy sits about that share below the original's.")
     if request.kind == "where":
-        what = f"the {n_forget} rows where {_code(request.argument)}"
+        what = f"the {n_forget} rows where {_code(request.argument)}" + (f" ({request.read})" if request.read else "")
     else:
         by = f"values of {_code(table.id_column)}" if table.id_column else "row positions"
         what = f"the {n_forget} rows listed in {_code(Path(request.argument).name)}, by {by} ({request.read})"
@@ -767,7 +1136,10 @@ def describe(table, rows, n_encoded):
                "rows with a missing value": int(row_missing[positions].sum()),
                "classes present": int(np.count_nonzero(np.bincount(table.labels[positions])))}
         for name, positions in rows.items()}, orient="index")
-    notes = "".join(f"\n- {note}" for note in table.notes)
+    unfit = unfit_columns(table, rows)
+    notes = [*table.notes, *([f"left out of the encoded features: {', '.join(map(repr, unfit))} (no value in the "
+                              "retain rows, which the encoder is fit on)"] if unfit else [])]
+    notes = "".join(f"\n- {note}" for note in notes)
     return Description(overview, columns, classes, splits, notes and "Notes on reading the table:\n" + notes)
 
 

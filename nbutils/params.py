@@ -10,6 +10,7 @@ command line answers bad input at once.
 """
 
 import ast
+import codecs
 import difflib
 import json
 import math
@@ -148,6 +149,10 @@ def _value_problems(p, methods):
         need(0 < p[name] < 1, f"{name}: must lie strictly between 0 and 1, got {p[name]}")
     need(0 <= p["flip_y"] <= 1, f"flip_y: must lie in [0, 1], got {p['flip_y']}")
     need(len(p["csv_separator"]) <= 1, f"csv_separator: one character, or '' to detect it, got {p['csv_separator']!r}")
+    need(p["csv_decimal"] in ("", ".", ","), f"csv_decimal: '.', ',' or '' to detect it, got {p['csv_decimal']!r}")
+    need(not p["csv_encoding"] or _is_codec(p["csv_encoding"]),
+         f"csv_encoding: unknown encoding {p['csv_encoding']!r}; name one Python knows, e.g. 'utf-8', 'cp1252', "
+         "'latin-1' or 'utf-16', or '' to detect it")
     need(0 <= p["dropout"] < 1, f"dropout: must lie in [0, 1), got {p['dropout']}")
     need(math.isfinite(p["learning_rate"]) and p["learning_rate"] > 0, f"learning_rate: must be positive, got {p['learning_rate']}")
     need(len(p["hidden_sizes"]) > 0 and all(h >= 1 for h in p["hidden_sizes"]),
@@ -264,6 +269,14 @@ def name_problems(name, what="run_name"):
         return []
     return [f"{what}: {name!r} is not a valid run name; use one folder name, such as 'my-run' "
             "(no '/', '\\' or '..', not empty): the run is written to reports/<name>/"]
+
+
+def _is_codec(name):
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 def _cuda_available():

@@ -11,9 +11,12 @@ import yaml
 from nbutils import PARAMETERS, data, datasets
 
 BASE = dict(dataset="synthetic", target="", id_column="", categorical_columns=[], numeric_columns=[], drop_columns=[],
-            na_values=[], csv_separator="", normalize_labels=False,
-            forget="random", forget_ratio=0.1, test_ratio=0.2, data_seed=42, n_samples=2000, n_features=20,
+            na_values=[], csv_separator="", csv_encoding="", csv_decimal="", normalize_labels=False,
+            forget="random", forget_ratio=0.1, test_ratio=0.2, data_seed=42, train_seed=0, n_samples=2000, n_features=20,
             n_informative=15, n_redundant=3, n_classes=2, flip_y=0.1)
+
+
+SYNTHETIC = dict(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2, flip_y=0.1, seed=42)
 
 
 def params(*files, **given):
@@ -64,9 +67,11 @@ def test_splits_are_stratified_and_scaled_on_the_retain_rows(seed_splits):
 
 
 def test_load_gives_the_seeds_splits_for_the_default_parameters(seed_splits):
-    loaded = data.load(params())
-    for name in ["X_retain", "y_retain", "X_forget", "y_forget", "X_test", "y_test"]:
-        assert torch.equal(getattr(loaded.splits, name), getattr(seed_splits, name))
+    loaded = data.load(params())  # the seed's test rows; the forget set is drawn per replicate (data.load)
+    assert loaded.splits.sizes == seed_splits.sizes and torch.equal(loaded.splits.y_test, seed_splits.y_test)
+    assert sorted(loaded.ids["test"]) == sorted(datasets.split_rows(
+        datasets.from_arrays(*data.make_synthetic(**SYNTHETIC)), datasets.RANDOM, test_ratio=0.2, forget_ratio=0.1,
+        seed=42).test.tolist())
     assert loaded.class_names == ["0", "1"] and loaded.n_features == 20
 
 
@@ -198,7 +203,8 @@ def test_validation_imports_no_pytorch():
 @pytest.mark.parametrize("content, kind, fragments", [
     (None, "csv", ["no file", "project root"]),
     (b"", "csv", ["is empty"]),
-    (b"\xff\xfe\x00\x81binary\x00\x9c", "csv", ["neither CSV", "nor Parquet"]),
+    (b"\x00\x81binary\x00\x9c", "csv", ["holds zero bytes", "UTF-16 text without a byte-order mark", "csv_encoding"]),
+    (b"a,b\n\x81\x8d\x9d,2\n", "csv", ["neither text in UTF-8, UTF-16 or Windows-1252 nor Parquet", "csv_encoding"]),
     (b"a,b\n", "csv", ["no data rows"]),
     (b"a,b\n1,2\n", "parquet", ["not a Parquet file", "csv:"]),
     (b"PAR1 not really", "csv", ["is a Parquet file", "parquet:"]),
@@ -370,7 +376,8 @@ def test_only_empty_cells_are_missing_unless_na_values_names_more():  # case 3
     assert "Forget the 58 rows where" in data.load(messy("patients.csv", forget='where:smoking == "None"')).scenario
     table = datasets.read(messy("patients.csv", na_values=["None", "NA"]))
     assert table.class_names == ["high", "low"] and table.n_unlabelled > 0 and "None" not in set(table.frame["smoking"])
-    assert table.reading["missing values"] == "empty cells and 'None', 'NA' (na_values)"
+    assert table.reading["missing values"] == ("empty cells and 'None', 'NA' (na_values: 85 cells, in 'smoking' 58, "
+                                               "'outcome' 27)")
 
 
 def test_label_spellings_that_differ_in_case_or_spaces_are_warned_about_or_merged():  # case 4
@@ -414,7 +421,8 @@ def test_empty_columns_are_dropped_before_encoding():  # case 7
 
 def test_the_separator_is_detected_or_named():  # case 8
     table = datasets.read(messy("semicolons.csv"))
-    assert table.numeric == ["age", "monthly income"] and table.reading["read as"] == "CSV, fields separated by ';' (detected)"
+    assert table.numeric == ["age", "monthly income"]
+    assert table.reading["read as"] == "CSV (UTF-8 with a byte-order mark), fields separated by ';' (detected)"
     assert "the file looks ';'-separated; set csv_separator: ';'" in problems_of(messy("semicolons.csv", csv_separator=","))
 
 
@@ -444,7 +452,16 @@ def test_the_scenario_sentence_keeps_backticked_names_in_html():  # case 13
      "more than one column named 'outcome'"),
     (["-p", "dataset", f"csv:{MESSY / 'patients.csv'}", "-p", "target", "outcome", "-p", "forget", "where: class == 1"],
      "YAML read {'where': 'class == 1'} as a mapping"),
-])
+    (["-p", "dataset", f"csv:{MESSY / 'numbered.csv'}", "-p", "target", "outcome", "-p", "forget",
+      f"ids:{MESSY / 'ids_no_header.csv'}"], "set id_column: id"),
+    (["-p", "dataset", f"csv:{MESSY / 'spaced_ids.csv'}", "-p", "target", "outcome", "-p", "id_column", "patient_id",
+      "-p", "forget", f"ids:{MESSY / 'ids_no_header.csv'}"], "(surrounding spaces trimmed"),
+    (["-p", "dataset", f"csv:{MESSY / 'three_rows.csv'}", "-p", "target", "outcome"], "too few to split"),
+    (["-p", "dataset", f"csv:{MESSY / 'cp1252.csv'}", "-p", "target", "outcome", "-p", "csv_encoding", "utf-8"],
+     "does not decode as utf-8"),
+    (["-p", "dataset", f"csv:{MESSY / 'visits.csv'}", "-p", "target", "outcome", "-p", "forget",
+      "where:visit < '15-02-2023'"], "write it in that format or as YYYY-MM-DD"),
+], ids=["repeated", "mapping", "id-like", "trimmed-ids", "three-rows", "encoding", "date-literal"])
 def test_the_command_line_refuses_messy_input_before_running(tmp_path, given, fragment):
     done = subprocess.run([sys.executable, "-m", "nbutils", "run", "-f", str(PARAMETERS / "smoke.yaml"), *given,
                            "-p", "reports_dir", str(tmp_path), "--name", "messy"], capture_output=True, text=True)
@@ -507,3 +524,218 @@ def test_rows_longer_than_the_header_are_refused_and_trailing_separators_ignored
     assert table.frame["age"].tolist() == list(range(40)) and table.class_names == ["a", "b"]
     path.write_text("age,outcome\r\n" + "".join(f"{a},{'ab'[a % 2]},x\r\n" for a in range(40)))
     assert "hold more fields than its header names (2)" in problems_of(params(dataset=f"csv:{path}", target="outcome"))
+
+
+# Real exports (issue 25): tests/messy/make_messy.py writes each file as Excel, a database or a script would.
+
+@pytest.mark.parametrize("name, read_as", [
+    ("utf16.csv", "CSV (UTF-16, byte-order mark), fields separated by '\\t' (detected)"),
+    ("cp1252.csv", "CSV (Windows-1252, detected: not UTF-8), fields separated by ';' (detected)"),
+])
+def test_the_encoding_is_detected_and_said(name, read_as):
+    table = datasets.read(messy(name))
+    assert table.reading["read as"] == read_as and set(table.frame["city"]) == {"Köln", "Zürich", "Besançon"}
+    assert table.numeric == ["age"] and table.categorical == ["city"]
+    assert ("is not UTF-8" in " ".join(table.notes)) == (name == "cp1252.csv")
+
+
+def test_a_named_encoding_that_does_not_fit_says_so():
+    found = problems_of(messy("cp1252.csv", csv_encoding="utf-8"))
+    assert "does not decode as utf-8 (csv_encoding)" in found and "or to '' to detect it" in found
+    assert datasets.read(messy("cp1252.csv", csv_encoding="latin-1")).frame["city"].str.contains("Köln").any()
+
+
+def test_a_compressed_csv_reads_as_the_plain_one():
+    packed = datasets.read(messy("patients.csv.gz", target="outcome", id_column="patient_id"))
+    plain = datasets.read(messy("patients.csv"))
+    pd.testing.assert_frame_equal(packed.frame, plain.frame)
+    assert "gzip-compressed" in packed.reading["read as"]
+
+
+def test_thousands_separators_and_percent_signs_are_read_as_numbers():
+    written = pd.read_csv(MESSY / "formatted.csv", encoding="utf-8-sig", dtype=str)
+    table = datasets.read(messy("formatted.csv"))
+    assert table.numeric == ["income", "share", "age"]
+    assert table.frame["income"].tolist() == [float(v.replace(",", "")) for v in written["income"]]
+    assert table.frame["share"].tolist() == [int(v[:-1]) for v in written["share"]]
+    assert "'income' ('" in table.notes[0] and "categorical_columns" in table.notes[0]
+    assert "column 'share' has 68 distinct values" in problems_of(messy("formatted.csv", categorical_columns=["share"]))
+
+
+def test_decimal_commas_are_detected_and_said_or_named():
+    written = pd.read_csv(MESSY / "decimal_commas.csv", sep=";", encoding="utf-8-sig", dtype=str)
+    table = datasets.read(messy("decimal_commas.csv"))
+    assert table.numeric == ["income", "weight"] and table.reading["decimal mark"].startswith("',' (detected: ")
+    assert table.frame["weight"].tolist() == [float(v.replace(",", ".")) for v in written["weight"]]
+    assert table.frame["income"].tolist() == [float(v.replace(".", "").replace(",", ".")) for v in written["income"]]
+    stated = datasets.read(messy("decimal_commas.csv", csv_decimal=","))
+    pd.testing.assert_frame_equal(stated.frame, table.frame)
+    assert stated.reading["decimal mark"] == "',' (csv_decimal)"
+    assert "column 'income' has 120 distinct values" in problems_of(messy("decimal_commas.csv", csv_decimal="."))
+
+
+@pytest.mark.parametrize("values, fragment", [
+    (['"1,234"', '"2,345"'] * 60, "set csv_decimal to the decimal mark"),
+    (['"1,5"', '"2,345.5"'] * 60, "use both decimal marks"),
+])
+def test_numbers_that_read_two_ways_are_refused_with_csv_decimal(tmp_path, values, fragment):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n" + "".join(f"{v},{'ab'[i % 2]}\n" for i, v in enumerate(values)))
+    assert fragment in problems_of(params(dataset=f"csv:{path}", target="y"))
+    assert problems_of(params(dataset=f"csv:{path}", target="y", csv_decimal=".", categorical_columns=["x"])) == ""
+
+
+def test_dates_written_as_text_are_compared_as_dates_in_where():
+    visits = pd.to_datetime(pd.read_csv(MESSY / "visits.csv", encoding="utf-8-sig")["visit"], format="%d/%m/%Y")
+    loaded = data.load(messy("visits.csv", forget="where:visit < '15/02/2023'"))
+    assert sorted(loaded.ids["forget"]) == np.flatnonzero(visits < "2023-02-15").tolist()
+    assert "'visit' read as dates, day-first (%d/%m/%Y)" in loaded.scenario
+    iso = datasets.read(messy("visits.csv"))
+    assert datasets.forget_request(iso, messy("visits.csv", forget="where:visit < '2023-02-15'")).rows.tolist() == \
+        np.flatnonzero(visits < "2023-02-15").tolist()
+    assert "write it in that format or as YYYY-MM-DD" in problems_of(
+        messy("visits.csv", forget="where:visit < '15-02-2023'"))
+
+
+def test_dates_that_read_day_first_and_month_first_are_refused(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("visit,x,y\n" + "".join(f"0{1 + i % 9}/0{1 + i % 7}/2023,{i},{'ab'[i % 2]}\n" for i in range(40)))
+    found = problems_of(params(dataset=f"csv:{path}", target="y", forget="where:visit < '01/02/2023'"))
+    assert "read either as" in found and "no day above 12" in found and "YYYY-MM-DD" in found
+
+
+def test_na_values_apply_to_parquet_number_columns_and_are_counted():
+    written = pd.read_parquet(MESSY / "sentinels.parquet")
+    table = datasets.read(messy("sentinels.parquet", na_values=["-999"]))
+    assert not table.frame[["income", "age"]].eq(-999).any().any()
+    assert table.frame["income"].isna().sum() == written["income"].eq(-999).sum() > 0
+    n = written[["income", "age"]].eq(-999).sum()
+    assert table.reading["missing values"] == (f"nulls and '-999' (na_values: {n.sum()} cells, in 'income' "
+                                               f"{n['income']}, 'age' {n['age']})")
+    as_csv = MESSY.parent / "sentinels.csv"
+    try:  # the same table as CSV reads alike
+        written.to_csv(as_csv, index=False)
+        pd.testing.assert_frame_equal(datasets.read(params(dataset=f"csv:{as_csv}", target="outcome",
+                                                           na_values=["-999"])).frame, table.frame)
+    finally:
+        as_csv.unlink()
+
+
+def test_decimal_columns_read_as_numbers():
+    table = datasets.read(messy("decimals.parquet"))
+    assert table.numeric == ["price", "age"] and table.frame["price"].dtype == "float64"
+    assert "DECIMAL columns read as floating-point numbers: 'price'" in table.notes
+
+
+def test_float_ids_are_compared_as_integers_and_said(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("".join(f"{i}\n" for i in range(1, 121, 10)))
+    loaded = data.load(messy("float_ids.parquet", id_column="id", forget=f"ids:{path}"))
+    assert sorted(loaded.ids["forget"]) == list(range(1, 121, 10))
+    assert "compared with an id list as integers (1, 2, 3)" in loaded.description.notes
+    path.write_text("".join(f"{i}.5\n" for i in range(12)))
+    assert "the table's ids read '1', '2', '3'" in problems_of(messy("float_ids.parquet", id_column="id",
+                                                                   forget=f"ids:{path}"))
+
+
+def test_an_id_column_not_named_in_id_column_refuses_a_list_of_ids(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("".join(f"{i}\n" for i in range(5, 60, 5)))
+    found = problems_of(messy("numbered.csv", forget=f"ids:{path}"))
+    assert "column of row ids, 'id'" in found and "set id_column: id" in found and "drop_columns" in found
+    by_id = data.load(messy("numbered.csv", id_column="id", forget=f"ids:{path}"))
+    assert sorted(by_id.ids["forget"], key=int) == [str(i) for i in range(5, 60, 5)]  # id_column: read as text
+    by_position = data.load(messy("numbered.csv", drop_columns=["id"], forget=f"ids:{path}"))
+    assert sorted(by_position.ids["forget"]) == list(range(5, 60, 5)) and "id" not in by_position.feature_names
+
+
+def test_a_record_number_that_follows_the_label_is_warned_about():
+    notes = datasets.read(messy("record_numbers.csv")).notes
+    assert any(n.startswith("warning: column 'record' holds a different whole number in every row") and
+               "drop_columns" in n for n in notes)
+    assert not any("'record'" in n for n in datasets.read(messy("record_numbers.csv", drop_columns=["record"])).notes)
+    assert not any("warning" in n for n in datasets.read(messy("patients.csv")).notes)
+
+
+def test_a_whole_number_column_that_tells_the_labels_apart_is_warned_about(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.choice(["a", "b"], 100)
+    code = np.where(y == "a", 0, 1000) + rng.permutation(100)  # unique, shuffled, given out by label
+    pd.DataFrame({"code": code, "x": rng.normal(size=100), "y": y}).to_csv(tmp_path / "t.csv", index=False)
+    notes = datasets.read(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y")).notes
+    assert any("'code'" in n and "alone tells the labels apart" in n for n in notes)
+
+
+def test_excels_sep_line_is_skipped_and_trailing_empty_rows_dropped():
+    table = datasets.read(messy("excel_debris.csv", id_column="patient_id"))
+    assert len(table.frame) == 120 and table.n_unlabelled == 0 and table.ids[0] == "001000"
+    assert "Excel's sep= first line, skipped" in table.reading["read as"]
+    assert "4 empty rows at the end of the file" in table.notes[0]
+
+
+def test_ids_equal_after_trimming_are_refused_as_repeated():
+    found = problems_of(messy("spaced_ids.csv", id_column="patient_id", forget=f"ids:{MESSY / 'ids_no_header.csv'}"))
+    assert "1 ids occur more than once in 'patient_id' (surrounding spaces trimmed" in found
+    assert "'001000', '001000 '" in found
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_names_match_whatever_their_unicode_form(form):
+    import unicodedata
+
+    def name(text):
+        return unicodedata.normalize(form, text)
+
+    P = messy("decomposed.csv", target=name("résultat"), forget=f"where:{name('âge')} > 50",
+              categorical_columns=[name("ville")])
+    assert problems_of(P) == ""
+    table = datasets.read(P)
+    assert table.target == "résultat" and table.numeric == ["âge"] and table.categorical == ["ville"]
+
+
+def test_a_table_too_small_to_split_says_so():
+    assert problems_of(messy("three_rows.csv")) == ("dataset: only 3 rows have a value of 'outcome', too few to split: "
+                                                    "the retain, forget and test sets need 10 rows each (30 in all); "
+                                                    "use a larger table")
+
+
+def column_kinds(n):
+    """``n`` values of each column kind a Parquet file holds: nullable integer, boolean, category, datetime, decimal
+    and text."""
+    import decimal
+
+    rng = np.random.default_rng(0)
+    kinds = {
+        "count": pd.array(rng.integers(0, 9, n), dtype="Int64"),
+        "flag": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+        "kind": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+        "when": pd.Series(pd.date_range("2020-01-01", periods=n)),
+        "price": pd.Series([decimal.Decimal(f"{v:.2f}") for v in rng.random(n) * 100], dtype=object),
+        "note": pd.array(rng.choice(["p", "q"], n), dtype="string"),
+    }
+    return {name: pd.Series(values) for name, values in kinds.items()}
+
+
+@pytest.mark.parametrize("kind", ["count", "flag", "kind", "when", "price", "note"])
+@pytest.mark.parametrize("missing", ["in the forget rows", "outside the forget rows"])
+def test_every_column_kind_survives_a_split_where_it_is_all_missing(tmp_path, kind, missing):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 120
+    kinds = column_kinds(n)
+    column = kinds[kind].copy()
+    forget = np.arange(n) < 20
+    column[forget if missing == "in the forget rows" else ~forget] = None
+    frame = pd.DataFrame({"x": np.random.default_rng(1).random(n), kind: column, "grp": forget.astype(int),
+                          "y": np.array(["a", "b"])[np.arange(n) % 2]})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if kind == "price":
+        table = table.set_column(1, "price", pa.array(column.tolist(), pa.decimal128(9, 2)))
+    pq.write_table(table, tmp_path / "kinds.parquet")
+    P = params(dataset=f"parquet:{tmp_path / 'kinds.parquet'}", target="y", forget="where:grp == 1")
+    assert datasets.problems(P) == []
+    loaded = data.load(P)
+    for name in ["X_retain", "X_forget", "X_test"]:
+        assert not getattr(loaded.splits, name).isnan().any()
+    assert loaded.splits.sizes["forget"] == 20

@@ -56,3 +56,51 @@ write("semicolons.csv", [["age", "monthly income", "outcome"]] + [[a, m, o] for 
 # case 12: Parquet with a repeated column name
 pq.write_table(pa.table([pa.array(age), pa.array(outcome), pa.array(outcome)], names=["age", "outcome", "outcome"]),
                HERE / "duplicate_columns.parquet")
+
+# Issue 25: exports as Excel, databases and scripts write them.
+import decimal  # noqa: E402
+import gzip  # noqa: E402
+import unicodedata  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+rng = np.random.default_rng(25)
+city = rng.choice(["Köln", "Zürich", "Besançon"], n)
+rows = [["age", "city", "outcome"]] + [[a, c, o] for a, c, o in zip(age, city, outcome)]
+text = "".join("\t".join(map(str, row)) + "\r\n" for row in rows)
+(HERE / "utf16.csv").write_bytes(text.encode("utf-16"))  # Excel's "Unicode Text": a BOM, tabs
+(HERE / "cp1252.csv").write_bytes(text.replace("\t", ";").encode("cp1252"))  # Excel's "CSV" on Windows
+with gzip.open(HERE / "patients.csv.gz", "wb") as f:
+    f.write((HERE / "patients.csv").read_bytes())
+# thousands separators and percent signs (quoted), then decimal commas with ';' between fields
+write("formatted.csv", [["income", "share", "age", "outcome"]]
+      + [[f'"{m:,.2f}"', f"{s}%", a, o] for m, s, a, o in zip(income * 2, rng.integers(0, 100, n), age, outcome)])
+write("decimal_commas.csv", [["income", "weight", "outcome"]]
+      + [[f"{m:,.2f}".replace(",", " ").replace(".", ",").replace(" ", "."), f"{w:.1f}".replace(".", ","), o]
+         for m, w, o in zip(income * 2, rng.normal(70, 10, n), outcome)], sep=";")
+# day-first dates as text: 15/02/2023 is unambiguous, so the whole column reads day-first
+visit = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 180, n), unit="D")
+write("visits.csv", [["visit", "age", "outcome"]] + [[d.strftime("%d/%m/%Y"), a, o] for d, a, o in zip(visit, age, outcome)])
+# a -999 sentinel in Parquet number columns; an id column of floats; a DECIMAL column
+sentinel = np.where(rng.random(n) < 0.15, -999, income)
+pq.write_table(pa.table({"income": sentinel, "age": np.where(rng.random(n) < 0.1, -999, age), "outcome": outcome}),
+               HERE / "sentinels.parquet")
+pq.write_table(pa.table({"id": np.arange(1, n + 1, dtype=float), "age": age, "outcome": outcome}),
+               HERE / "float_ids.parquet")
+price = pa.array([decimal.Decimal(f"{m:.2f}") for m in income], pa.decimal128(9, 2))
+pq.write_table(pa.table({"price": price, "age": age, "outcome": outcome}), HERE / "decimals.parquet")
+# an id column counted from 1 that the ids: request does not name; a record number in a file sorted by outcome
+write("numbered.csv", [["id", "age", "outcome"]] + [[i, a, o] for i, (a, o) in enumerate(zip(age, outcome), 1)])
+order = np.argsort(outcome, kind="stable")
+write("record_numbers.csv", [["record", "age", "outcome"]]
+      + [[r, a, o] for r, (a, o) in enumerate(zip(age[order], outcome[order]), 1001)])
+# Excel's sep= first line, then rows of bare separators at the end; ids that differ only by a trailing space
+text = "sep=;\r\n" + "".join(f"{i};{a};{o}\r\n" for i, a, o in zip(["patient_id", *ids], ["age", *age],
+                                                                  ["outcome", *outcome]))
+(HERE / "excel_debris.csv").write_text(text + ";;\r\n" * 4, encoding="utf-8", newline="")
+spaced = [*ids[:-1], ids[0] + " "]
+write("spaced_ids.csv", [["patient_id", "age", "outcome"]] + [[f'"{i}"', a, o] for i, a, o in zip(spaced, age, outcome)])
+# column names in decomposed Unicode, as macOS may write them
+write("decomposed.csv", [[unicodedata.normalize("NFD", name) for name in ["âge", "ville", "résultat"]]]
+      + [[a, c, o] for a, c, o in zip(age, city, outcome)])
+write("three_rows.csv", [["name", "age", "outcome"], ["ann", 30, "low"], ["bob", 50, "NA"], ["cy", 70, "high"]])
