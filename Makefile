@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-report bench-scale leaderboard clean
+.PHONY: setup report test bench bench-report bench-scale leaderboard leaderboard-reseed design-study clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
@@ -37,9 +37,23 @@ BENCH_AGAINST ?= 713ff6d
 bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows, side by side with BENCH_AGAINST
 	$(BIN)/python benchmarks/bench_scale.py --against $(BENCH_AGAINST)
 
-leaderboard: $(STAMP)  ## every method on eight scenarios, fresh models: writes benchmarks/leaderboard.md and .png
-	$(BIN)/python -m nbutils sweep parameters/sweeps/leaderboard.yaml $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers 2) \
-	    --leaderboard benchmarks/leaderboard.md
+# the leaderboard's master seed: every run's train_seed (models, method draws, random forget sets)
+SEED ?= 0
+WORKERS = $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers 2)
+
+leaderboard: $(STAMP)  ## every method on eight scenarios, fresh models: benchmarks/leaderboard.md, .csv, .png, -cd.png
+	$(BIN)/python -m nbutils sweep parameters/sweeps/leaderboard.yaml $(WORKERS) --seed $(SEED) \
+	    --name leaderboard-seed$(SEED) --leaderboard benchmarks/leaderboard.md
+
+leaderboard-reseed: $(STAMP)  ## the leaderboard again at master seed 1, compared class by class: benchmarks/leaderboard-reseed.md
+	$(BIN)/python -m nbutils sweep parameters/sweeps/leaderboard.yaml $(WORKERS) --seed 1 \
+	    --name leaderboard-seed1 --leaderboard reports/leaderboard-seed1/leaderboard.md
+	$(BIN)/python benchmarks/reseed.py benchmarks/leaderboard.csv reports/leaderboard-seed1/leaderboard.csv \
+	    --output benchmarks/leaderboard-reseed.md
+
+design-study: $(STAMP)  ## the paired gain's interval width per CPU-second as N and replicates vary: benchmarks/design-study.md
+	$(BIN)/python -m nbutils sweep parameters/sweeps/design-study.yaml --workers 2
+	$(BIN)/python benchmarks/design_study.py reports/design-study --output benchmarks/design-study.md
 
 clean:
 	rm -rf $(VENV) reports/*/

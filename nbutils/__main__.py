@@ -44,6 +44,8 @@ def main(argv=None):
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="run on this Dask distributed scheduler instead; its workers need the project installed "
                             "at the same path and a shared reports folder")
+    grid.add_argument("--seed", type=int, metavar="N", help="the master seed: every run's train_seed (models, method "
+                      "draws, random forget sets); overrides the sweep file's seed")
     grid.add_argument("--force", action="store_true", help="rerun complete runs too")
     grid.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default: %(default)s)")
     grid.add_argument("--kernel", default=KERNEL, help="Jupyter kernel to execute with (default: %(default)s)")
@@ -51,7 +53,8 @@ def main(argv=None):
                       help="notebook to execute (default: the master notebook)")
     grid.add_argument("--reports-dir", type=Path, default=REPORTS, help="folder that holds the sweep's folder "
                                                                            "(default: the project's reports/)")
-    grid.add_argument("--index-only", action="store_true", help="only rebuild index.html (and --leaderboard) from the runs' files")
+    grid.add_argument("--index-only", action="store_true",
+                      help="only rebuild index.html (and --leaderboard) from the runs' files")
     grid.add_argument("--leaderboard", type=Path, metavar="MARKDOWN", help="also write the runs' leaderboard "
                       "there, with its heatmap beside it (e.g. benchmarks/leaderboard.md; see `make leaderboard`)")
     grid.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -95,7 +98,7 @@ def _positive(text):
 def _leaderboard(folder, output):
     from nbutils import leaderboard  # imports PyTorch (the registry): only when asked for
 
-    return leaderboard.write(folder, output)
+    return ", ".join(map(str, leaderboard.write(folder, output)))
 
 
 def _sweep(args):
@@ -107,21 +110,23 @@ def _sweep(args):
                 raise sweep.SweepError(f"{folder} holds no sweep yet (no {sweep.MANIFEST}); run the sweep first")
             print(f"wrote {write_index(folder)}")
             if args.leaderboard:
-                print("wrote {} and {}".format(*_leaderboard(folder, args.leaderboard)))
+                print(f"wrote {_leaderboard(folder, args.leaderboard)}")
             return 0
         spec = sweep.read_spec(args.file)
+        if args.seed is not None:
+            spec = sweep.with_seed(spec, args.seed)
         executor = (sweep.dask_executor(args.scheduler, args.kernel, args.notebook) if args.scheduler
                     else sweep.local_executor(args.workers))
         with executor as (pool, threads):
             jobs = sweep.plan(spec, folder, threads=threads, notebook=args.notebook, kernel=args.kernel,
                               cell_timeout=args.cell_timeout)
-            sweep.write_manifest(jobs, folder, args.file)
+            sweep.write_manifest(jobs, folder, args.file, spec["seed"])
             try:
                 records = sweep.execute(jobs, pool, force=args.force, progress=not args.no_progress)
             finally:
                 index = write_index(folder)
         if args.leaderboard:
-            print("wrote {} and {}".format(*_leaderboard(folder, args.leaderboard)))
+            print(f"wrote {_leaderboard(folder, args.leaderboard)}")
     except (sweep.SweepError, ParameterError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

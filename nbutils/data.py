@@ -117,7 +117,8 @@ def encode(table, rows, device="cpu"):
     with no value in the retain rows is left out (``datasets.unfit_columns``)."""
     gaps = [c for c in table.numeric if table.frame[c].isna().any()]
     unfit = datasets.unfit_columns(table, rows)
-    numeric, categorical = [c for c in table.numeric if c not in unfit], [c for c in table.categorical if c not in unfit]
+    numeric = [c for c in table.numeric if c not in unfit]
+    categorical = [c for c in table.categorical if c not in unfit]
     fitted = preprocessor(numeric, categorical, gaps).fit(datasets.features(table, rows.retain))
     tensors = {}
     for name, positions in rows.items():

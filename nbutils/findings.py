@@ -231,7 +231,8 @@ def verdict(report, tuning, params, decision, compare):
     point links to the section that supports it."""
     mean = _means(report)
     if not set(tuning["method"]) & set(METHODS):
-        return f"No unlearning method ran (`methods` is empty), so there is nothing to recommend ({_link('section 5', 'methods')})."
+        return (f"No unlearning method ran (`methods` is empty), so there is nothing to recommend "
+                f"({_link('section 5', 'methods')}).")
     if decision is None:
         return (f"- **No verdict:** it compares challenge scores, and this run skipped them (`challenge_models: 0`); "
                 f"{_retraining(mean, params)} ({_link('summary', 'summary')}).")

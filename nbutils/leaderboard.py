@@ -1,9 +1,12 @@
-"""The tabular unlearning leaderboard: a sweep's runs, one per scenario, read into one ranked table and a heatmap.
+"""The tabular unlearning leaderboard: a sweep's runs, one per scenario, read into one table, a CSV, a heatmap and a
+critical-difference diagram.
 
-Every figure comes from the runs' ``results.csv`` report replicates (fresh models: each method at the operating
-point its tuning replicate chose). A method's score in a scenario is its challenge score as a share of the
-ceiling (a second retrained ensemble) of the same replicate, averaged over the replicates with Student's t
-interval across them; its cost is its seconds per model as a share of retraining's.
+Every figure comes from the runs' ``results.csv`` report replicates: fresh models, each method at the operating
+point its tuning replicates chose. A candidate's score in a replicate is its challenge score as a share of that
+replicate's ceiling (a second retrained ensemble of the same N models), so retraining scores 1 by construction.
+Leaving the model as it is (``original``) and retraining (``retrain``) stand beside the methods. Within a
+replicate every candidate shares the original and retrained models, so each is compared with the original through
+its per-replicate difference (:func:`nbutils.comparisons.against`: paired t, Holm over a scenario's candidates).
 """
 
 import json
@@ -16,68 +19,92 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from nbutils import ROOT, intervals, sweep
+from nbutils import ROOT, comparisons, intervals, sweep
 from nbutils.findings import control
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.results import write_atomically
+from nbutils.tables import operating_points
+
+CSV_COLUMNS = ["scenario", "method", "setting", "share", "share_lo", "share_hi", "gain", "gain_lo", "gain_hi",
+               "against_original", "cost_share", "seed"]
+CEILING = "retrain_2"
 
 
 def completed_runs(folder):
-    """(scenario, parameters, report replicates' results: one row per replicate and configuration) of every run of
-    the sweep in ``folder`` that finished ``ok``."""
-    for run in json.loads((Path(folder) / sweep.MANIFEST).read_text())["runs"]:
+    """(scenario, parameters, results.csv) of every run of the sweep in ``folder`` that finished ``ok``."""
+    for run in _manifest(folder)["runs"]:
         out = Path(folder) / run["slug"]
         if sweep.read_status(out).get("status") != "ok":
             continue
-        results = pd.read_csv(out / "results.csv")
-        fresh = results[results["replicate"] > 0].groupby(["replicate", "method", "setting"], sort=False).first()
-        yield (run["varying"].get("scenario", run["slug"]), json.loads((out / "metrics.json").read_text())["parameters"],
-               fresh.reset_index())
+        parameters = json.loads((out / "metrics.json").read_text())["parameters"]
+        yield (run["varying"].get("scenario", run["slug"]), parameters,
+               pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""]))
 
 
 def collect(folder):
-    """One row per scenario, method and report replicate: share of the ceiling, cost share, Avg. Gap and the
-    per-example attack, from every run of the sweep in ``folder`` that finished ``ok``."""
+    """One row per scenario, report replicate and candidate (the original, retraining, each method's operating
+    point): share of the ceiling, cost share, Avg. Gap, the per-example attack and N, the models per side."""
     frames = []
-    for scenario, _, fresh in completed_runs(folder):
-        for replicate, rows in fresh.groupby("replicate"):
-            by_method = rows.set_index("method")
-            ceiling, retrain = by_method.loc["retrain_2", "challenge_score"], by_method.loc["retrain", "seconds_per_model"]
-            # each method's operating point (not a control), and the untouched original: what doing nothing scores
-            methods = rows[rows["method"].isin([*METHODS, "original"])].drop_duplicates("method")
+    for scenario, parameters, results in completed_runs(folder):
+        points = operating_points(results[results["stage"] == "tuning"])
+        report = results[results["stage"] == "report"]
+        for replicate, rows in report.groupby("replicate"):
+            by_config = rows.drop_duplicates(["method", "setting"]).set_index(["method", "setting"])
+            operating = [(m, s) for m, s in points.items() if (m, s) in by_config.index]
+            kept = [("original", "-"), (CEILING, "-"), *operating]
+            chosen = by_config.loc[kept].reset_index()
             frames.append(pd.DataFrame({
-                "scenario": scenario, "method": methods["method"],
-                "setting": methods["setting"], "replicate": replicate,
-                "share": methods["challenge_score"] / ceiling, "cost": methods["seconds_per_model"] / retrain,
-                "avg_gap": methods["avg_gap"], "attack_acc": methods["attack_acc"],
-                "attack_worst": methods["attack_worst"]}))
+                "scenario": scenario, "replicate": replicate,
+                "method": chosen["method"].replace({CEILING: "retrain"}), "setting": chosen["setting"],
+                "share": chosen["challenge_score"] / by_config.loc[(CEILING, "-"), "challenge_score"],
+                "cost_share": chosen["cost_share"], "avg_gap": chosen["avg_gap"], "attack_acc": chosen["attack_acc"],
+                "attack_worst": chosen["attack_worst"], "models": parameters["challenge_models"]}))
     if not frames:
         raise sweep.SweepError(f"no run in {folder} finished ok; run the sweep first")
     return pd.concat(frames, ignore_index=True)
 
 
-def rank(per_replicate):
-    """Per scenario and method: mean share of the ceiling with its t interval across replicates, the other
-    figures' means, and the rank by mean share (1 is best)."""
-    rows = []
-    for (scenario, method), group in per_replicate.groupby(["scenario", "method"], sort=False):
-        share, low, high = intervals.t_interval(group["share"])
-        rows.append({"scenario": scenario, "method": method, "setting": group["setting"].iloc[0], "share": share,
-                     "share_lo": low, "share_hi": high, "replicates": len(group),
-                     **group[["cost", "avg_gap", "attack_acc", "attack_worst"]].mean().to_dict()})
-    table = pd.DataFrame(rows)
-    table["rank"] = table.groupby("scenario")["share"].rank(ascending=False, method="min").astype(int)
+def rank(per_replicate, level=comparisons.LEVEL):
+    """Per scenario and candidate: mean share of the ceiling with its t interval across replicates; the paired gain
+    over the original with its simultaneous interval and Holm class (``against_original``); the rank of the mean
+    share with its simultaneous rank interval; and the other figures' means. Best mean share first."""
+    tables = []
+    for scenario, rows in per_replicate.groupby("scenario", sort=False):
+        shares = rows.pivot(index="replicate", columns="method", values="share")
+        versus = comparisons.against(shares, "original", level)
+        ranks = comparisons.rank_intervals(shares, level)
+        means = rows.groupby("method", sort=False).agg(
+            setting=("setting", "first"), cost_share=("cost_share", "mean"), avg_gap=("avg_gap", "mean"),
+            attack_acc=("attack_acc", "mean"), attack_worst=("attack_worst", "mean"), models=("models", "first"),
+            replicates=("share", "count"))
+        share = pd.DataFrame([intervals.t_interval(shares[m].dropna(), level) for m in means.index],
+                             index=means.index, columns=["share", "share_lo", "share_hi"])
+        table = means.join(share).join(ranks[["rank", "rank_lo", "rank_hi"]])
+        versus = versus.rename(columns={"against": "against_original"})
+        table = table.join(versus[["gain", "gain_lo", "gain_hi", "against_original"]])
+        table.loc["original", ["gain", "gain_lo", "gain_hi", "against_original"]] = [0.0, 0.0, 0.0, "tie"]
+        tables.append(table.reset_index().assign(scenario=scenario))
+    table = pd.concat(tables, ignore_index=True)
     return table.sort_values(["scenario", "rank"], kind="stable").reset_index(drop=True)
 
 
 def across_scenarios(table):
-    """Per method: its mean rank over scenarios, and in how many its mean share lies within the best's interval."""
-    best_low = table[table["rank"] == 1].groupby("scenario")["share_lo"].max()  # ties share the first rank
-    near = table["share"] >= table["scenario"].map(best_low)
-    out = table.assign(near_best=near).groupby("method").agg(
-        mean_rank=("rank", "mean"), near_best=("near_best", "sum"), scenarios=("scenario", "nunique"),
-        mean_share=("share", "mean"), mean_cost=("cost", "mean"))
+    """Per candidate: how many scenarios it is better than, tied with or worse than the original in, its mean
+    rank, mean share of the ceiling and mean cost share; best mean rank first."""
+    counts = pd.crosstab(table["method"], table["against_original"]).reindex(columns=comparisons.CLASSES, fill_value=0)
+    out = table.groupby("method").agg(mean_rank=("rank", "mean"), scenarios=("scenario", "nunique"),
+                                      mean_share=("share", "mean"), mean_cost=("cost_share", "mean")).join(counts)
     return out.sort_values(["mean_rank", "mean_share"], ascending=[True, False])
+
+
+def friedman(table):
+    """Friedman's test and Nemenyi's critical difference over the scenarios, on mean shares of the ceiling; None
+    with fewer than 2 scenarios or 3 candidates in every one."""
+    grid = table.pivot(index="scenario", columns="method", values="share")
+    try:
+        return comparisons.friedman(grid)
+    except ValueError:
+        return None
 
 
 def noise_at_equal_cost(folder):
@@ -85,27 +112,28 @@ def noise_at_equal_cost(folder):
     report replicates: (setting, challenge score difference, its t interval across replicates); scenarios where
     they did not both run are left out."""
     answers = {}
-    for scenario, parameters, fresh in completed_runs(folder):
-        repair_with = control(parameters)
-        scores = fresh.set_index(["replicate", "method", "setting"])["challenge_score"]
-        repair = [s for (r, m, s) in scores.index if m == "repair"]
-        if not repair or not any(m == repair_with and s == repair[0] for (_, m, s) in scores.index):
+    for scenario, parameters, results in completed_runs(folder):
+        report = results[results["stage"] == "report"]
+        scores = report.groupby(["replicate", "method", "setting"])["challenge_score"].first()
+        scores = scores.unstack(["method", "setting"])
+        repair = [s for m, s in scores.columns if m == "repair"]
+        if not repair or (control(parameters), repair[0]) not in scores.columns:
             continue
-        differences = [scores[(r, "repair", repair[0])] - scores[(r, repair_with, repair[0])]
-                       for r in sorted({r for (r, _, _) in scores.index})]
-        answers[scenario] = (f"{repair_with}, {repair[0]}", *intervals.t_interval(differences))
+        differences = scores[("repair", repair[0])] - scores[(control(parameters), repair[0])]
+        answers[scenario] = (f"{control(parameters)}, {repair[0]}", *intervals.t_interval(differences.dropna()))
     return answers
 
 
 def heatmap(table, path):
-    """Share of the ceiling, scenario × method, noise methods marked with an asterisk; written to ``path``."""
+    """Share of the ceiling, scenario × candidate, noise methods marked with an asterisk; written to ``path``."""
     order = across_scenarios(table).index
     grid = table.pivot(index="scenario", columns="method", values="share")[order]
-    grid.columns = [_label(m).replace(" (no unlearning)", "") for m in grid.columns]
+    grid.columns = [_label(m) for m in grid.columns]
     fig = Figure(figsize=(4 + 0.7 * grid.shape[1], 3 + 0.45 * grid.shape[0]), layout="constrained")  # no pyplot
     ax = fig.subplots()
-    sns.heatmap(100 * grid, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "share of the ceiling (%)"}, ax=ax)
-    ax.set(xlabel="method, by mean rank (* adds noise to the weights)", ylabel="",
+    sns.heatmap(100 * grid, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "share of the ceiling (%)"},
+                ax=ax)
+    ax.set(xlabel="candidate, by mean rank (* adds noise to the weights)", ylabel="",
            title="Challenge score on fresh models, % of the ceiling")
     ax.tick_params(axis="y", rotation=0)
     ax.tick_params(axis="x", rotation=45)
@@ -114,55 +142,101 @@ def heatmap(table, path):
     fig.savefig(path, dpi=100)
 
 
-def markdown(folder, table, overall, noise, figure_name):
-    """The leaderboard page: provenance on top, then the answer across scenarios, then each scenario."""
-    records = [sweep.read_status(Path(folder) / run["slug"])
-               for run in json.loads((Path(folder) / sweep.MANIFEST).read_text())["runs"]]
+def csv_table(table, seed):
+    """The leaderboard as ``leaderboard.csv``: one row per scenario and candidate, :data:`CSV_COLUMNS`, shares and
+    gains as fractions."""
+    return table.assign(seed=seed)[CSV_COLUMNS]
+
+
+def markdown(folder, table, overall, noise, test, figures):
+    """The leaderboard page: provenance and the rule on top, then the answer across scenarios, then each scenario."""
+    manifest = _manifest(folder)
+    records = [sweep.read_status(Path(folder) / run["slug"]) for run in manifest["runs"]]
     started = min(r["started"] for r in records if r.get("started"))
     finished = max(r["finished"] for r in records if r.get("finished"))
     wall = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    models = sorted(table["models"].unique())
+    replicates = sorted(table["replicates"].unique())
     lines = [
         "# A tabular unlearning leaderboard", "",
         f"- date: {datetime.now(UTC):%Y-%m-%d}; machine: {_machine()}; commit: {_commit()}",
-        f"- sweep: `{json.loads((Path(folder) / sweep.MANIFEST).read_text())['source']}`, {len(records)} runs, "
-        f"wall time {wall.total_seconds() / 60:.1f} min (first start to last finish)",
-        "- score: each method's challenge score on fresh models (its operating point chosen on a tuning replicate) "
-        "as a share of the ceiling of the same replicate, mean over report replicates [95 % t interval]; cost: "
-        "seconds per model as a share of retraining's; * marks methods that add noise to the weights; the original "
-        "model, left untouched, is ranked with them: a method below it forgets less than doing nothing", "",
-        f"![Share of the ceiling, scenario by method]({figure_name})", "",
+        f"- sweep: `{manifest['source']}`, master seed {manifest.get('seed')}, {len(records)} runs, wall time "
+        f"{wall.total_seconds() / 60:.1f} min (first start to last finish)",
+        f"- models per side N = {', '.join(map(str, models))}; report replicates per scenario: "
+        f"{', '.join(map(str, replicates))}",
+        "- score: each candidate's challenge score on fresh models as a share of the ceiling (a second retrained "
+        "ensemble of N models) of the same replicate, mean over report replicates [95 % t interval]. Retraining "
+        "scores 100 % by construction; leaving the model as it is (the original) shows what doing nothing scores. "
+        "Methods are at the operating points their tuning replicates chose; * marks those that add noise to the "
+        "weights; cost: the work counted in multiply-adds, as a share of retraining's.",
+        "- against the original: each candidate's share minus the original's, paired within replicates (the same "
+        "models and forget set), Student's t across replicates. Within a scenario Holm's procedure tests every "
+        "candidate at once at a 5 % family-wise error: *better* and *worse* are the differences it finds, *tie* "
+        "the rest (no difference could be told, not proof of none). The gain's interval is simultaneous over the "
+        "scenario's candidates (Bonferroni). A rank interval holds for all candidates of a scenario at once "
+        "(95 %).", "",
+        f"![Share of the ceiling, scenario by candidate]({figures[0]})", "",
         "## Across scenarios", "",
-        "| method | mean rank | scenarios within the best's interval | mean share of the ceiling | mean cost |",
-        "|---|---|---|---|---|",
+        "| candidate | better than the original | tie | worse | mean rank | mean share of the ceiling | mean cost |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method, r in overall.iterrows():
-        lines.append(f"| {_label(method)} | {r.mean_rank:.1f} | {int(r.near_best)} of {int(r.scenarios)} | "
+        lines.append(f"| {_label(method)} | {int(r.better)} | {int(r.tie)} | {int(r.worse)} | {r.mean_rank:.1f} | "
                      f"{r.mean_share:.0%} | {_cost(r.mean_cost)} |")
+    lines.append("")
+    if test is None:
+        lines.append("Friedman's test needs at least two scenarios and three candidates in every one; not run.")
+    else:
+        groups = "; ".join(", ".join(_label(m) for m in g) for g in test.groups()) or "none"
+        lines += [f"Friedman's test over {test.blocks} scenarios (mean shares; Iman–Davenport F): p = "
+                  f"{test.p_value:.2g}. Nemenyi's critical difference at 95 %: {test.critical_difference:.2f} ranks; "
+                  f"groups it cannot tell apart: {groups}."
+                  + (f" Left out (missing from some scenario): {', '.join(test.left_out)}." if test.left_out else ""),
+                  "", f"![Critical-difference diagram]({figures[1]})"]
     lines += ["", "## Does noise help, at equal cost?", "",
               "Noise then repair at its operating point against its repair alone at the same setting, on the same "
               "fresh models; challenge-score difference, mean over report replicates [95 % t interval].", ""]
     for scenario, (steps, mean, low, high) in noise.items():
-        verdict = "noise helps" if low > 0 else "noise hurts" if high < 0 else "no difference can be told"
-        lines.append(f"- {scenario} ({steps}): {mean:+.3f} [{low:+.3f}, {high:+.3f}]: {verdict}")
+        answer = "noise helps" if low > 0 else "noise hurts" if high < 0 else "no difference can be told"
+        lines.append(f"- {scenario} ({steps}): {mean:+.3f} [{low:+.3f}, {high:+.3f}]: {answer}")
     for scenario, rows in table.groupby("scenario", sort=False):
         lines += ["", f"## {scenario}", "",
-                  "| rank | method | setting | share of the ceiling | cost | Avg. Gap | attack acc | attack acc, worst 10 % |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| rank [interval] | candidate | setting | share of the ceiling (N) | gain over the original | "
+                  "against the original | cost | Avg. Gap | attack acc | attack acc, worst 10 % |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows.itertuples():
-            lines.append(f"| {r.rank} | {_label(r.method)} | {r.setting} | {r.share:.0%} [{r.share_lo:.0%}, "
-                         f"{r.share_hi:.0%}] | {_cost(r.cost)} | {r.avg_gap:.2f} | {r.attack_acc:.3f} | {r.attack_worst:.3f} |")
+            lines.append(f"| {r.rank} [{r.rank_lo}–{r.rank_hi}] | {_label(r.method)} | {r.setting} | {r.share:.0%} "
+                         f"[{r.share_lo:.0%}, {r.share_hi:.0%}] (N={r.models}) | {_points(r)} | {r.against_original} | "
+                         f"{_cost(r.cost_share)} | {r.avg_gap:.2f} | {r.attack_acc:.3f} | {r.attack_worst:.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def write(folder, output):
-    """Write ``output`` (markdown) and the heatmap beside it (same name, .png) from the sweep in ``folder``."""
+    """Write ``output`` (markdown), ``leaderboard.csv``'s columns beside it (same name, .csv), the heatmap (.png)
+    and the critical-difference diagram (-cd.png) from the sweep in ``folder``; returns the paths written."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     table = rank(collect(folder))
-    figure = output.with_suffix(".png")
+    figure, csv = output.with_suffix(".png"), output.with_suffix(".csv")
+    diagram = output.with_name(f"{output.stem}-cd.png")
     heatmap(table, figure)
-    write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(folder), figure.name))
-    return output, figure
+    test = friedman(table)
+    if test is not None:
+        comparisons.critical_difference_figure(test, {m: _label(m) for m in test.ranks.index}).savefig(diagram, dpi=100)
+    write_atomically(csv, csv_table(table, _manifest(folder).get("seed")).to_csv(index=False, float_format="%.6g"))
+    write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(folder), test,
+                                      (figure.name, diagram.name)))
+    return [output, csv, figure, *([diagram] if test is not None else [])]
+
+
+def _manifest(folder):
+    return json.loads((Path(folder) / sweep.MANIFEST).read_text())
+
+
+def _points(r):
+    if r.method == "original":
+        return "reference"
+    return f"{100 * r.gain:+.1f} [{100 * r.gain_lo:+.1f}, {100 * r.gain_hi:+.1f}] pts"
 
 
 def _cost(share):
@@ -170,14 +244,15 @@ def _cost(share):
 
 
 def _label(method):
-    if method == "original":
-        return "Original model (no unlearning)"
+    if method in ("original", "retrain"):
+        return {"original": "Leave as is (original)", "retrain": "Retrain from scratch"}[method]
     return f"{METHODS[method].label}{' *' if method in ADDS_NOISE else ''}"
 
 
 def _machine():
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+                 platform.processor())
     return f"{model}, {sweep.usable_cores()} cores, {platform.system()}"
 
 

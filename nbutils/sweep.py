@@ -1,8 +1,9 @@
 """Sweeps: a grid of notebook runs from one YAML file, in local processes or on a Dask cluster.
 
 A sweep file names base parameter files, fixed ``parameters``, named ``scenarios`` (each a mapping of
-parameters that go together, such as a table and its forget request), ``axes`` to cross with them and
-combinations to ``exclude``. Each combination is one :func:`nbutils.runner.run` in ``<reports_dir>/<sweep>/<slug>/``,
+parameters that go together, such as a table and its forget request), ``axes`` to cross with them,
+combinations to ``exclude`` and a master ``seed``, every run's ``train_seed`` (its models, method draws and random
+forget sets). Each combination is one :func:`nbutils.runner.run` in ``<reports_dir>/<sweep>/<slug>/``,
 where the slug is built from the values that vary (``methods-gaussian__train_seed-0``). Every
 combination is validated before any run starts. Each run leaves ``sweep-run.json``, its status record,
 written when it ends; a run whose record says ``ok`` for the same parameters (compared by hash) is kept,
@@ -32,7 +33,7 @@ from tqdm import tqdm
 from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, datasets, params, runner
 from nbutils.results import write_atomically
 
-SWEEP_KEYS = {"base", "parameters", "scenarios", "axes", "exclude"}
+SWEEP_KEYS = {"base", "parameters", "scenarios", "axes", "exclude", "seed"}
 STATUS_FILE = "sweep-run.json"  # a run's status record, next to its metrics.json
 MANIFEST = "sweep.json"  # the sweep's planned runs, in <reports_dir>/<sweep>/
 COMPLETE_FILES = ["metrics.json", "results.csv", "examples.parquet", "unlearning.html"]
@@ -68,7 +69,7 @@ def read_spec(path):
     if not isinstance(spec, dict):
         raise SweepError(f"{path}: expected a mapping with keys {sorted(SWEEP_KEYS)}")
     problems = [f"unknown key {key!r}; a sweep file has {sorted(SWEEP_KEYS)}" for key in spec if key not in SWEEP_KEYS]
-    spec = {"base": [], "parameters": {}, "scenarios": {}, "axes": {}, "exclude": [], **spec}
+    spec = {"base": [], "parameters": {}, "scenarios": {}, "axes": {}, "exclude": [], "seed": None, **spec}
     if isinstance(spec["base"], str):
         spec["base"] = [spec["base"]]
     problems += [f"base: {base} does not exist (paths are relative to {ROOT})"
@@ -91,8 +92,30 @@ def read_spec(path):
             problems.append(f"exclude[{i}]: expected a mapping of axis names to values, got {entry!r}")
         elif unknown := [key for key in entry if key not in (axes or {}) and key != "scenario"]:
             problems.append(f"exclude[{i}]: {unknown} are not axes; exclude matches axis values only")
+    problems += seed_problems(spec)
     if problems:
         raise SweepError(f"{path}:\n  - " + "\n  - ".join(problems))
+    return spec
+
+
+def seed_problems(spec):
+    """What is wrong with the sweep's master ``seed``: not an integer, or a ``train_seed`` set elsewhere too."""
+    seed = spec["seed"]
+    if seed is None:
+        return []
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        return [f"seed: expected a whole number 0 or more, got {seed!r}"]
+    where = [name for name, given in [("parameters", spec["parameters"]), ("axes", spec["axes"]),
+                                      *((f"scenario {n}", v) for n, v in spec["scenarios"].items())]
+             if isinstance(given, dict) and "train_seed" in given]
+    return [f"seed sets every run's train_seed, and {w} sets train_seed too; keep one" for w in where]
+
+
+def with_seed(spec, seed):
+    """``spec`` with its master seed replaced by ``seed`` (the command line's ``--seed``), checked."""
+    spec = {**spec, "seed": seed}
+    if problems := seed_problems(spec):
+        raise SweepError("\n".join(problems))
     return spec
 
 
@@ -150,6 +173,8 @@ def plan(spec, folder, *, threads, notebook=NOTEBOOK, kernel=KERNEL, cell_timeou
         given = {**base, **scenario, **{k: v for k, v in varying.items() if k != "scenario"}}
         if "threads" not in spec["parameters"] and "threads" not in spec["axes"]:
             given["threads"] = threads
+        if spec["seed"] is not None:
+            given["train_seed"] = spec["seed"]
         stand_in = _cpu_stand_in(given)
         try:
             validated = params.validate({**given, **stand_in, "run_name": name, "reports_dir": str(folder)}, notebook)
@@ -330,10 +355,11 @@ def execute(jobs, executor, *, force=False, progress=True):
     return [records[job.slug] for job in jobs]
 
 
-def write_manifest(jobs, folder, source):
-    """``sweep.json``: the sweep's runs and what varies, so the index lists runs that never started too."""
+def write_manifest(jobs, folder, source, seed=None):
+    """``sweep.json``: the sweep's runs, what varies and its master seed, so the index lists runs that never
+    started too."""
     runs = [{"slug": job.slug, "varying": job.varying, "digest": job.digest} for job in jobs]
-    manifest = {"source": str(source), "runs": runs}
+    manifest = {"source": str(source), "seed": seed, "runs": runs}
     Path(folder).mkdir(parents=True, exist_ok=True)
     write_atomically(Path(folder) / MANIFEST, json.dumps(manifest, indent=2))
 

@@ -7,11 +7,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from nbutils import NOTEBOOK, PARAMETERS, runner, sweep
+from nbutils import NOTEBOOK, PARAMETERS, leaderboard, runner, sweep
 from nbutils.__main__ import main
 
 SMALL = {"n_seeds": 1, "challenge_models": 0, "methods": ["gaussian", "layerwise"]}
@@ -152,22 +153,54 @@ def test_the_leaderboard_runs_on_a_two_worker_dask_cluster_and_rebuilds_the_same
     spec = PARAMETERS / "sweeps" / "leaderboard-smoke.yaml"
     board = tmp_path / "board" / "leaderboard.md"
     code, output = sweep_command(spec, "--scheduler", cluster.scheduler_address, "--reports-dir", tmp_path,
-                                 "--leaderboard", board)
+                                 "--seed", "3", "--leaderboard", board)
     assert code == 0, output
     scenarios = list(yaml.safe_load(spec.read_text())["scenarios"])
-    assert {sweep.read_status(tmp_path / "leaderboard-smoke" / f"scenario-{s}")["status"] for s in scenarios} == {"ok"}
+    folder = tmp_path / "leaderboard-smoke"
+    assert {sweep.read_status(folder / f"scenario-{s}")["status"] for s in scenarios} == {"ok"}
+    assert json.loads((folder / sweep.MANIFEST).read_text())["seed"] == 3
+    assert {json.loads((folder / f"scenario-{s}" / "metrics.json").read_text())["parameters"]["train_seed"]
+            for s in scenarios} == {3}
     text = board.read_text()
     assert board.with_suffix(".png").stat().st_size > 10_000
     assert "## Across scenarios" in text and "## Does noise help, at equal cost?" in text
     for scenario in scenarios:
         section = text.split(f"## {scenario}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
-        assert len(rows) == 4 and rows[0].startswith("| 1 |")  # gaussian, repair, fine-tuning and the original, ranked
-        assert sum("Original model (no unlearning)" in row for row in rows) == 1
+        assert len(rows) == 5 and rows[0].startswith("| 1 [")  # gaussian, repair, fine-tuning, original, retrain
+        assert sum("Leave as is (original)" in row for row in rows) == 1
+        assert all("(N=" in row for row in rows)
+
+    table = pd.read_csv(board.with_suffix(".csv"))
+    assert list(table.columns) == leaderboard.CSV_COLUMNS
+    assert len(table) == 5 * len(scenarios) and set(table["seed"]) == {3}
+    assert set(table["against_original"]) <= {"better", "tie", "worse"}
+    retrain = table[table["method"] == "retrain"]
+    assert np.allclose(retrain["share"], 1) and np.allclose(retrain["cost_share"], 1)
+    original = table[table["method"] == "original"]
+    assert np.allclose(original[["gain", "gain_lo", "gain_hi"]], 0)
+    # gain is the paired difference from the original, in share of the ceiling
+    share_of_original = table["scenario"].map(original.set_index("scenario")["share"])
+    assert np.allclose(table["gain"], table["share"] - share_of_original, atol=1e-5)  # written to 6 digits
+    assert (table["gain_lo"] <= table["gain"]).all() and (table["gain"] <= table["gain_hi"]).all()
+
     again = tmp_path / "again.md"
     code, output = sweep_command(spec, "--index-only", "--reports-dir", tmp_path, "--leaderboard", again)
     assert code == 0, output
-    assert again.read_text() == text.replace("(leaderboard.png)", "(again.png)")
+    assert again.read_text() == text.replace("(leaderboard.png)", "(again.png)").replace("(leaderboard-cd.png)",
+                                                                                          "(again-cd.png)")
+    assert again.with_suffix(".csv").read_text() == board.with_suffix(".csv").read_text()
+
+
+def test_a_master_seed_sets_every_run_and_refuses_a_second_train_seed(tmp_path):
+    file = write_sweep(tmp_path / "seeded.yaml", {"epochs": [1, 2]})
+    spec = sweep.with_seed(sweep.read_spec(file), 7)
+    assert {job.parameters["train_seed"] for job in sweep.plan(spec, tmp_path / "seeded", threads=1)} == {7}
+    clash = write_sweep(tmp_path / "clash.yaml", {"train_seed": [0, 1]})
+    with pytest.raises(sweep.SweepError, match="seed sets every run's train_seed, and axes sets train_seed too"):
+        sweep.with_seed(sweep.read_spec(clash), 7)
+    with pytest.raises(sweep.SweepError, match="seed: expected a whole number"):
+        sweep.with_seed(sweep.read_spec(file), -1)
 
 
 def test_a_worker_without_the_kernel_is_named_before_anything_runs(cluster, tmp_path):
