@@ -3,7 +3,8 @@
 The seed notebook (``../shared/seed/noise_unlearning_notebook.txt``, a text export) is rebuilt as a notebook
 from its code cells and executed by papermill in the project's kernel (no HTML); the default report runs as
 ``make report`` runs it (kernel start, every section, HTML). The two alternate, ``--repeats`` times each.
-The target: the report takes at most 3 times the seed's wall time. Run it with ``make bench-report``.
+The budget: the report takes at most 6 times the seed's wall time (issue 22), and the aim is 4. Run it with
+``make bench-report``.
 """
 
 import argparse
@@ -23,7 +24,7 @@ from record import append
 
 HERE = Path(__file__).resolve().parent
 SEED = ROOT.parent / "shared" / "seed" / "noise_unlearning_notebook.txt"
-TARGET_RATIO = 3.0
+BUDGET_RATIO, AIM_RATIO = 6.0, 4.0
 
 
 def seed_notebook(text):
@@ -68,8 +69,9 @@ def main(argv=None):
     ratios = [r / s for r, s in zip(report_seconds, seed_seconds)]
     line = (f"- Default report against the seed notebook, side by side, {time.strftime('%Y-%m-%d')}: report "
             f"{', '.join(f'{s:.1f}' for s in report_seconds)} s, seed {', '.join(f'{s:.1f}' for s in seed_seconds)} s; "
-            f"ratio {', '.join(f'{r:.2f}' for r in ratios)} (target ≤ {TARGET_RATIO:g}: "
-            f"{'met' if max(ratios) <= TARGET_RATIO else 'NOT met'})")
+            f"ratio {', '.join(f'{r:.2f}' for r in ratios)} (budget ≤ {BUDGET_RATIO:g}: "
+            f"{'met' if max(ratios) <= BUDGET_RATIO else 'NOT met'}; aim ≤ {AIM_RATIO:g}: "
+            f"{'met' if max(ratios) <= AIM_RATIO else 'not met'})")
     print(line)
     append(args.output, line)
     return 0

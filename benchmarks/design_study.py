@@ -5,7 +5,8 @@ numbers of tuning and report replicates vary (issue 22). Reads a finished `make 
 
 Per run (scenario, N), from its report replicates: each candidate's per-replicate gain over the original in share
 of the ceiling (the leaderboard's measure), its standard deviation across replicates, and the median over the
-candidates. For r report replicates the leaderboard's interval is 2 · t(1 − 0.05 / (2k), r − 1) · sd / √r wide
+candidates; and the room a method has, retraining's mean gain over the original, which grows with N (the
+original's share of the ceiling falls as N grows), so widths are also read relative to it. For r report replicates the leaderboard's interval is 2 · t(1 − 0.05 / (2k), r − 1) · sd / √r wide
 (simultaneous over the k candidates, Bonferroni), so one run with 8 replicates projects every r. Seconds come from
 the run's per-section clock with one torch thread per run: section 4–5 is the first (full) tuning replicate,
 section 6 the further (light) ones, section 7 the report replicates.
@@ -45,6 +46,7 @@ def measure(folder):
         sds = shares.drop(columns="original").sub(shares["original"], axis=0).std(ddof=1)
         rows.append({"scenario": scenario, "N": P["challenge_models"], "candidates": len(sds),
                      "gain_sd": sds.median(), "gain_sd_q75": sds.quantile(0.75),
+                     "room": (shares["retrain"] - shares["original"]).mean(),
                      "first_tuning_s": _section(seconds, "4.") + _section(seconds, "5."),
                      "further_tuning_s": _section(seconds, "6.") / max(P["tuning_replicates"] - 1, 1),
                      "report_s": _section(seconds, "7.") / P["report_replicates"],
@@ -61,18 +63,19 @@ def curve(runs, tuning=2):
         for r in REPLICATES:
             t = stats.t.ppf(1 - 0.05 / (2 * run.candidates), r - 1)
             seconds = run.other_s + run.first_tuning_s + (tuning - 1) * run.further_tuning_s + r * run.report_s
-            rows.append({"scenario": run.scenario, "N": run.N, "r": r, "width": 100 * 2 * t * run.gain_sd / np.sqrt(r),
-                         "cpu_s": seconds})
+            width = 2 * t * run.gain_sd / np.sqrt(r)
+            rows.append({"scenario": run.scenario, "N": run.N, "r": r, "width": 100 * width,
+                         "relative": width / run.room, "cpu_s": seconds})
     table = pd.DataFrame(rows)
-    table["width_x_sqrt_cpu"] = table["width"] * np.sqrt(table["cpu_s"])  # lower is more precision per second
+    table["relative_x_sqrt_cpu"] = table["relative"] * np.sqrt(table["cpu_s"])  # lower: more precision per second
     return table
 
 
 def choose(table):
-    """N: the lowest mean width × √CPU-s at r = 10 over the scenarios; r: the largest in REPLICATES whose
+    """N: the lowest mean relative width × √CPU-s at r = 10 over the scenarios; r: the largest in REPLICATES whose
     leaderboard (8 scenarios on 2 workers, at this N and the slower scenario's seconds) fits in half the 60-minute
     budget, leaving room for slower tables."""
-    at_ten = table[table["r"] == 10].groupby("N")["width_x_sqrt_cpu"].mean()
+    at_ten = table[table["r"] == 10].groupby("N")["relative_x_sqrt_cpu"].mean()
     n = int(at_ten.idxmin())
     slowest = table[table["N"] == n].groupby("r")["cpu_s"].max()
     minutes = slowest * SCENARIOS_IN_LEADERBOARD / WORKERS / 60
@@ -86,21 +89,26 @@ def markdown(runs, table, choice):
              "Made by `make design-study` (`parameters/sweeps/design-study.yaml`, `benchmarks/design_study.py`). "
              "Width: the leaderboard's interval for a candidate's gain over the original, simultaneous over a "
              "scenario's candidates, in points of the ceiling, at the median candidate's spread; projected from "
-             "each run's 8 report replicates. CPU-s: one run's seconds with one torch thread.", "",
+             "each run's 8 report replicates. Room: retraining's mean gain over the original, in points; relative "
+             "width: the width over the room (1: as wide as the whole distance from doing nothing to retraining). "
+             "CPU-s: one run's seconds with one torch thread.", "",
              "## Measured per run", "",
-             "| scenario | N | candidates | gain sd (median, 75th pct.), pts | first tuning replicate s | each further "
-             "tuning replicate s | each report replicate s | other s |", "|---|---|---|---|---|---|---|---|"]
+             "| scenario | N | candidates | gain sd (median, 75th pct.), pts | room, pts | first tuning replicate s | "
+             "each further tuning replicate s | each report replicate s | other s |", "|---|---|---|---|---|---|---|---|---|"]
     for x in runs.itertuples():
         lines.append(f"| {x.scenario} | {x.N} | {x.candidates} | {100 * x.gain_sd:.1f}, {100 * x.gain_sd_q75:.1f} | "
+                     f"{100 * x.room:.1f} | "
                      f"{x.first_tuning_s:.0f} | {x.further_tuning_s:.1f} | {x.report_s:.1f} | {x.other_s:.0f} |")
     lines += ["", "## Width against CPU-seconds (two tuning replicates)", "",
-              "| scenario | N | report replicates r | width, pts | CPU-s per run | width × √CPU-s |",
-              "|---|---|---|---|---|---|"]
+              "| scenario | N | report replicates r | width, pts | relative width | CPU-s per run | relative × √CPU-s |",
+              "|---|---|---|---|---|---|---|"]
     for x in table.itertuples():
-        lines.append(f"| {x.scenario} | {x.N} | {x.r} | {x.width:.1f} | {x.cpu_s:.0f} | {x.width_x_sqrt_cpu:.0f} |")
+        lines.append(f"| {x.scenario} | {x.N} | {x.r} | {x.width:.1f} | {x.relative:.2f} | {x.cpu_s:.0f} | "
+                     f"{x.relative_x_sqrt_cpu:.1f} |")
     lines += ["", "## The choice", "",
-              f"- N = {n}: the lowest mean width × √CPU-s at r = 10 over the two scenarios (precision per CPU-second; "
-              "N is then fixed within every comparison and printed beside every share).",
+              f"- N = {n}: the lowest mean relative width × √CPU-s at r = 10 over the two scenarios (precision per "
+              "CPU-second, relative to the room a method has; N is then fixed within every comparison and printed "
+              "beside every share).",
               f"- report replicates r = {r}: the most whose leaderboard (8 scenarios, 2 workers, the slower "
               f"scenario's seconds) is projected within 30 minutes, half the 60-minute budget: "
               + ", ".join(f"r = {k}: {v:.0f} min" for k, v in minutes.items()) + ".",
