@@ -31,13 +31,16 @@ def compare(first, second):
 
 def report(both, first, second, names):
     """The comparison as markdown: the two headline lines, the cross-tabulation, then every disagreement."""
-    seeds = [sorted(set(build["seed"])) for build in (first, second)]
+    methods = both[both["method"] != "retrain"]
+    seeds = [", ".join(map(str, sorted(set(build["seed"])))) for build in (first, second)]
     lines = ["# The leaderboard, reseeded", "",
              f"Two builds of the same sweep: `{names[0]}` (master seed {seeds[0]}) and `{names[1]}` (master seed "
              f"{seeds[1]}). For every scenario and candidate (the original, the reference, left out), its class "
              "against the original in each: better, tie or worse (Holm within a scenario, 5 % family-wise).", "",
              f"agreement: {100 * both['agree'].mean():.0f} %", f"flips: {int(both['flip'].sum())}", "",
-             f"{int(both['agree'].sum())} of {len(both)} classifications agree.", "",
+             f"{int(both['agree'].sum())} of {len(both)} classifications agree; the methods alone (retraining left out): "
+             f"{int(methods['agree'].sum())} of {len(methods)} "
+             f"({100 * methods['agree'].mean():.0f} %).", "",
              "| first build ↓ / second → | better | tie | worse |", "|---|---|---|---|"]
     table = pd.crosstab(both["against_original_a"], both["against_original_b"]).reindex(
         index=["better", "tie", "worse"], columns=["better", "tie", "worse"], fill_value=0)

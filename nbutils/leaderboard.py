@@ -85,14 +85,18 @@ def rank(per_replicate, level=comparisons.LEVEL):
         table.loc["original", ["gain", "gain_lo", "gain_hi", "against_original"]] = [0.0, 0.0, 0.0, "tie"]
         tables.append(table.reset_index().assign(scenario=scenario))
     table = pd.concat(tables, ignore_index=True)
-    return table.sort_values(["scenario", "rank"], kind="stable").reset_index(drop=True)
+    order = table["scenario"].map({s: i for i, s in enumerate(table["scenario"].unique())})  # the sweep's order
+    return table.assign(order=order).sort_values(["order", "rank"], kind="stable").drop(columns="order").reset_index(
+        drop=True)
 
 
 def across_scenarios(table):
     """Per candidate: how many scenarios it is better than, tied with or worse than the original in, its mean
-    rank, mean share of the ceiling and mean cost share; best mean rank first."""
+    rank (ties share the mean of their ranks, as in Friedman's test), mean share of the ceiling and mean cost
+    share; best mean rank first."""
     counts = pd.crosstab(table["method"], table["against_original"]).reindex(columns=comparisons.CLASSES, fill_value=0)
-    out = table.groupby("method").agg(mean_rank=("rank", "mean"), scenarios=("scenario", "nunique"),
+    tied = table.assign(tied_rank=table.groupby("scenario")["share"].rank(ascending=False))
+    out = tied.groupby("method").agg(mean_rank=("tied_rank", "mean"), scenarios=("scenario", "nunique"),
                                       mean_share=("share", "mean"), mean_cost=("cost_share", "mean")).join(counts)
     return out.sort_values(["mean_rank", "mean_share"], ascending=[True, False])
 
