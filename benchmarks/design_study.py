@@ -6,7 +6,8 @@ numbers of tuning and report replicates vary (issue 22). Reads a finished `make 
 Per run (scenario, N), from its report replicates: each candidate's per-replicate gain over the original in share
 of the ceiling (the leaderboard's measure), its standard deviation across replicates, and the median over the
 candidates; and the room a method has, retraining's mean gain over the original, which grows with N (the
-original's share of the ceiling falls as N grows), so widths are also read relative to it. For r report replicates the leaderboard's interval is 2 · t(1 − 0.05 / (2k), r − 1) · sd / √r wide
+original's share of the ceiling falls as N grows), so widths are also read relative to it. For r report
+replicates the leaderboard's interval is 2 · t(1 − 0.05 / (2k), r − 1) · sd / √r wide
 (simultaneous over the k candidates, Bonferroni), so one run with 8 replicates projects every r. Seconds come from
 the run's per-section clock with one torch thread per run: section 4–5 is the first (full) tuning replicate,
 section 6 the further (light) ones, section 7 the report replicates.
@@ -21,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nbutils import leaderboard, sweep  # noqa: E402
+from nbutils import leaderboard, sweep
+from record import write_or_print
 
 REPLICATES = [3, 5, 8, 10, 16]
 SCENARIOS_IN_LEADERBOARD, WORKERS, BUILD_MINUTES = 8, 2, 60
@@ -94,13 +95,15 @@ def markdown(runs, table, choice):
              "CPU-s: one run's seconds with one torch thread.", "",
              "## Measured per run", "",
              "| scenario | N | candidates | gain sd (median, 75th pct.), pts | room, pts | first tuning replicate s | "
-             "each further tuning replicate s | each report replicate s | other s |", "|---|---|---|---|---|---|---|---|---|"]
+             "each further tuning replicate s | each report replicate s | other s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for x in runs.itertuples():
         lines.append(f"| {x.scenario} | {x.N} | {x.candidates} | {100 * x.gain_sd:.1f}, {100 * x.gain_sd_q75:.1f} | "
                      f"{100 * x.room:.1f} | "
                      f"{x.first_tuning_s:.0f} | {x.further_tuning_s:.1f} | {x.report_s:.1f} | {x.other_s:.0f} |")
     lines += ["", "## Width against CPU-seconds (two tuning replicates)", "",
-              "| scenario | N | report replicates r | width, pts | relative width | CPU-s per run | relative × √CPU-s |",
+              "| scenario | N | report replicates r | width, pts | relative width | CPU-s per run | "
+              "relative × √CPU-s |",
               "|---|---|---|---|---|---|---|"]
     for x in table.itertuples():
         lines.append(f"| {x.scenario} | {x.N} | {x.r} | {x.width:.1f} | {x.relative:.2f} | {x.cpu_s:.0f} | "
@@ -131,11 +134,7 @@ def main(argv=None):
     runs = measure(args.folder)
     table = curve(runs)
     text = markdown(runs, table, choose(table))
-    if args.output:
-        args.output.write_text(text)
-        print(f"wrote {args.output}")
-    else:
-        print(text, end="")
+    write_or_print(text, args.output)
     return 0
 
 

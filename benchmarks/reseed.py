@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from record import write_or_print
+
 KEY = ["scenario", "method"]
 
 
@@ -38,7 +40,8 @@ def report(both, first, second, names):
              f"{seeds[1]}). For every scenario and candidate (the original, the reference, left out), its class "
              "against the original in each: better, tie or worse (Holm within a scenario, 5 % family-wise).", "",
              f"agreement: {100 * both['agree'].mean():.0f} %", f"flips: {int(both['flip'].sum())}", "",
-             f"{int(both['agree'].sum())} of {len(both)} classifications agree; the methods alone (retraining left out): "
+             f"{int(both['agree'].sum())} of {len(both)} classifications agree; "
+             "the methods alone (retraining left out): "
              f"{int(methods['agree'].sum())} of {len(methods)} "
              f"({100 * methods['agree'].mean():.0f} %).", "",
              "| first build ↓ / second → | better | tie | worse |", "|---|---|---|---|"]
@@ -72,11 +75,7 @@ def main(argv=None):
               "(make leaderboard-reseed)", file=sys.stderr)
         return 2
     text = report(compare(first, second), first, second, (args.first, args.second))
-    if args.output:
-        args.output.write_text(text)
-        print(f"wrote {args.output}")
-    else:
-        print(text, end="")
+    write_or_print(text, args.output)
     return 0
 
 

@@ -110,15 +110,16 @@ def test_friedman_keeps_its_level_when_no_candidate_differs():
     assert np.mean(np.array(p) < 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / (STUDIES // 2))
 
 
-def reseed_module():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reseed.py"
-    spec = importlib.util.spec_from_file_location("reseed", path)
+def reseed_module(monkeypatch):
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))  # as when run as a script: its folder is on the path
+    spec = importlib.util.spec_from_file_location("reseed", benchmarks / "reseed.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_the_reseed_check_counts_agreements_and_flips_and_leaves_the_original_out(tmp_path):
+def test_the_reseed_check_counts_agreements_and_flips_and_leaves_the_original_out(tmp_path, monkeypatch):
     def build(seed, classes):
         return pd.DataFrame({"scenario": "s", "method": ["original", "a", "b", "c", "d"], "setting": "-",
                              "share": 0.5, "share_lo": 0.4, "share_hi": 0.6, "gain": 0.01, "gain_lo": -0.01,
@@ -128,7 +129,7 @@ def test_the_reseed_check_counts_agreements_and_flips_and_leaves_the_original_ou
     build(0, ["better", "tie", "worse", "tie"]).to_csv(first, index=False)
     build(1, ["worse", "tie", "worse", "better"]).to_csv(second, index=False)
     out = tmp_path / "reseed.md"
-    assert reseed_module().main([str(first), str(second), "--output", str(out)]) == 0
+    assert reseed_module(monkeypatch).main([str(first), str(second), "--output", str(out)]) == 0
     text = out.read_text()
     assert "agreement: 50 %\n" in text and "flips: 1\n" in text
-    assert reseed_module().main([str(first), str(first)]) == 2  # the same seed twice is not a reseed
+    assert reseed_module(monkeypatch).main([str(first), str(first)]) == 2  # the same seed twice is not a reseed
