@@ -49,11 +49,10 @@ def table_sha256(P, table):
 
 
 def sorted_ids(ids):
-    """Row ids in a stable order: numerically when they are all whole numbers, else as text."""
-    ids = list(ids)
-    if all(isinstance(i, (int, np.integer)) for i in ids):
-        return [str(i) for i in sorted(int(i) for i in ids)]
-    return sorted(str(i) for i in ids)
+    """Row ids as text in a stable order: numerically when they all read as whole numbers, else as text."""
+    texts = [str(i) for i in ids]
+    whole = all(t.lstrip("-").isdigit() for t in texts)
+    return sorted(texts, key=lambda t: (int(t), t) if whole else t)
 
 
 def ids_text(ids):
@@ -123,6 +122,14 @@ def rows(table, request, P):
     forget = _requested(table, request, test)
     retain = np.setdiff1d(np.arange(len(table.ids)), np.concatenate([test, earlier, forget]))
     return datasets.RowSplit(retain, forget, test, read_record(path)["split"]["stratified"])
+
+
+def scenario_note(P, rows):
+    """A sentence for the report's scenario: where the model, its test rows and its retain rows come from."""
+    earlier = len(forgotten_so_far(P["original_model"]))
+    return (f"This request is made on the model exported to `{P['original_model']}`, loaded instead of trained: its "
+            f"{len(rows.test)} test rows are that model's own, never trained on, and the retrained models train on "
+            f"the {len(rows.retain)} rows left without these and the {earlier} rows forgotten before in its chain.")
 
 
 def _requested(table, request, test):

@@ -87,7 +87,8 @@ def load(P, device="cpu", replicate=0):
         preprocessing = {"columns": fitted_preprocessor(table, rows), "labels": label_encoder(table.class_names)}
     splits, feature_names = encode(table, rows, device, preprocessing["columns"])
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
-                   feature_names, request, datasets.scenario(table, request, rows),
+                   feature_names, request, datasets.scenario(table, request, rows)
+                   + (" " + chain.scenario_note(P, rows) if P["original_model"] else ""),
                    datasets.describe(table, rows, len(feature_names)), rows.stratified, preprocessing)
 
 

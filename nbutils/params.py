@@ -169,9 +169,6 @@ def _value_problems(p, methods):
     need(p["challenge_protocol"] in PROTOCOLS,
          f"challenge_protocol: unknown {p['challenge_protocol']!r}{_suggest(p['challenge_protocol'], PROTOCOLS)}; "
          f"use one of {PROTOCOLS}")
-    need(not p["original_model"] or p["challenge_protocol"] == "one_original",
-         "challenge_protocol: an exported model (original_model) is one model, unlearned challenge_models times; "
-         "leave challenge_protocol out or set it to one_original")
     need(not p["original_model"] or p["challenge_models"] >= 3,
          "original_model: a later request is evaluated with the challenge score, on one_original's copies; set "
          f"challenge_models to 3 or more, got {p['challenge_models']}")
@@ -311,8 +308,8 @@ def validate(given, notebook=NOTEBOOK):
                  if (msg := _type_problem(name, value, known[name]))]
     if not problems:
         params = {**known, **given}
-        if params["original_model"] and "challenge_protocol" not in given:
-            params["challenge_protocol"] = "one_original"  # the only protocol an exported model has
+        if params["original_model"]:  # one exported model: the only protocol it has, whatever was given
+            params["challenge_protocol"] = "one_original"
         problems = (_value_problems(params, known["methods"]) or datasets.problems(params)
                     or (chain.problems(params) if params["original_model"] else []))
     if problems:
