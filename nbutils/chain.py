@@ -113,15 +113,23 @@ def forgotten_so_far(path):
 
 def rows(table, request, P):
     """The row split of a request on the model in ``P["original_model"]``: the first record's test rows, the
-    requested rows (a class request: its rows outside the test set) as forget rows, and as retain rows every
-    other row not forgotten earlier in the chain. ``problems`` has refused any overlap before."""
+    requested rows as forget rows (:func:`requested`) and, as retain rows, every other row not forgotten earlier
+    in the chain."""
     path = P["original_model"]
     position = {str(i): n for n, i in enumerate(table.ids)}
     test = np.sort([position[i] for i in read_ids(path, TEST_IDS)])
     earlier = np.array([position[i] for i in forgotten_so_far(path)], dtype=int)
-    forget = _requested(table, request, test)
+    forget = requested(table, request, test, earlier)
     retain = np.setdiff1d(np.arange(len(table.ids)), np.concatenate([test, earlier, forget]))
     return datasets.RowSplit(retain, forget, test, read_record(path)["split"]["stratified"])
+
+
+def requested(table, request, test, earlier):
+    """The table positions a request forgets. An id list is taken as it is (:func:`problems` refuses ids that are
+    test rows or were forgotten before); a class or a condition names rows by what they hold, so its rows among
+    the ``test`` rows (never trained on) and those forgotten ``earlier`` in the chain are left out."""
+    rows = np.flatnonzero(table.labels == request.class_index) if request.kind == "class" else request.rows
+    return np.sort(rows) if request.kind == "ids" else np.setdiff1d(rows, np.concatenate([test, earlier]))
 
 
 def scenario_note(P, rows):
@@ -129,13 +137,8 @@ def scenario_note(P, rows):
     earlier = len(forgotten_so_far(P["original_model"]))
     return (f"This request is made on the model exported to `{P['original_model']}`, loaded instead of trained: its "
             f"{len(rows.test)} test rows are that model's own, never trained on, and the retrained models train on "
-            f"the {len(rows.retain)} rows left without these and the {earlier} rows forgotten before in its chain.")
-
-
-def _requested(table, request, test):
-    if request.kind == "class":
-        return np.setdiff1d(np.flatnonzero(table.labels == request.class_index), test)
-    return np.sort(request.rows)
+            f"the {len(rows.retain)} rows left without these and the {earlier} rows forgotten before in its chain "
+            "(a class or condition forgets only its rows among those the model still holds).")
 
 
 def problems(P):
@@ -186,23 +189,24 @@ def _table_problems(P, table, record):
 def _request_problems(table, request, chain, P):
     path, out = P["original_model"], []
     ids = np.array([str(i) for i in table.ids], dtype=object)
-    test = set(read_ids(path, TEST_IDS))
-    requested = ids[_requested(table, request, np.flatnonzero(np.isin(ids, list(test))))]
-    earlier = forgotten_so_far(path)
-    again = [i for i in requested if i in earlier]
+    test, earlier = set(read_ids(path, TEST_IDS)), forgotten_so_far(path)
+    forget = ids[requested(table, request, np.flatnonzero(np.isin(ids, list(test))),
+                           np.flatnonzero(np.isin(ids, list(earlier))))]
+    again = [i for i in forget if i in earlier]
     if again:
         where = sorted({shown(earlier[i]) for i in again})
-        out.append(f"forget: {len(again)} of the {len(requested)} requested rows were already forgotten by "
+        out.append(f"forget: {len(again)} of the {len(forget)} requested ids were already forgotten by "
                    f"{', '.join(where)} (e.g. {', '.join(sorted_ids(again)[:5])}); a chain forgets each row once: "
                    "leave them out of the request")
-    held_out = [i for i in requested if i in test]
+    held_out = [i for i in forget if i in test]
     if held_out:
-        out.append(f"forget: {len(held_out)} of the requested rows are test rows the model never trained on (e.g. "
+        out.append(f"forget: {len(held_out)} of the requested ids are test rows the model never trained on (e.g. "
                    f"{', '.join(sorted_ids(held_out)[:5])}, listed in {TEST_IDS}); there is nothing to unlearn for "
                    "them: leave them out of the request")
-    n_retain = len(ids) - len(test) - len(set(earlier) | set(requested))
-    for split, n in {"forget": len(requested), "retain": n_retain}.items():
+    n_retain = len(ids) - len(test) - len(set(earlier) | set(forget))
+    for split, n in {"forget": len(forget), "retain": n_retain}.items():
         if n < datasets.MIN_ROWS:
             out.append(f"the {split} set would have only {n} of the {datasets.MIN_ROWS} rows needed to evaluate it; "
-                       + ("request more rows" if split == "forget" else "forget fewer rows, or retrain"))
+                       + ("request more rows (a class or condition forgets only rows not forgotten before and "
+                          "not in the test rows)" if split == "forget" else "forget fewer rows, or retrain"))
     return out

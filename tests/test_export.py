@@ -128,10 +128,10 @@ def test_rows_forgotten_before_or_never_trained_on_are_refused(smoke_run, tmp_pa
     model = smoke_run / "model"
     forgotten = chain.read_ids(model, chain.FORGOTTEN_IDS)
     again = id_list(tmp_path / "again.txt", [*free_rows(model, N_REQUESTED), *forgotten[:3]])
-    assert f"3 of the {N_REQUESTED + 3} requested rows were already forgotten" in refusal(
+    assert f"3 of the {N_REQUESTED + 3} requested ids were already forgotten" in refusal(
         original_model=str(model), forget=again)
     held_out = id_list(tmp_path / "test.txt", [*free_rows(model, N_REQUESTED), chain.read_ids(model, chain.TEST_IDS)[0]])
-    assert "test rows the model never trained on" in refusal(original_model=str(model), forget=held_out)
+    assert "ids are test rows the model never trained on" in refusal(original_model=str(model), forget=held_out)
 
 
 def test_three_requests_in_a_chain_each_start_from_the_last_export(smoke_run, tmp_path):
@@ -166,3 +166,16 @@ def test_three_requests_in_a_chain_each_start_from_the_last_export(smoke_run, tm
     assert refusal(original_model=str(folders[-1]), forget=fresh) == ""
     (folders[1] / chain.RECORD).write_text((folders[1] / chain.RECORD).read_text() + " ")  # edited after its export
     assert "changed after" in refusal(original_model=str(folders[-1]), forget=fresh)
+
+
+def test_a_condition_forgets_only_the_rows_the_model_still_holds(smoke_run):
+    model = smoke_run / "model"
+    P = params.validate({**params.load(SMOKE), "original_model": str(model), "forget": "where:x0 > 0"})
+    table = datasets.read(P)
+    split = chain.rows(table, datasets.forget_request(table, P), P)
+    held_out = set(chain.read_ids(model, chain.TEST_IDS)) | set(chain.forgotten_so_far(model))
+    named = {str(i) for i in table.ids[table.frame["x0"].to_numpy() > 0]}
+    assert {str(i) for i in table.ids[split.forget]} == named - held_out and named & held_out
+    parts = [{str(i) for i in table.ids[rows]} for rows in (split.retain, split.forget, split.test)]
+    assert sum(map(len, parts)) + len(chain.forgotten_so_far(model)) == len(table.ids)  # a partition of the table
+    assert set.union(*parts, set(chain.forgotten_so_far(model))) == {str(i) for i in table.ids}
