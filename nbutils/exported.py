@@ -25,10 +25,13 @@ def load_network(path, device="cpu"):
     return network.eval()
 
 
+TRUSTED = ["numpy.dtype"]  # beyond skops' defaults: the one-hot encoder's float32 dtype, a type and no code
+
+
 def load_preprocessing(path):
     """The fitted column transformer and label encoder of model folder ``path``, read with skops (never pickle),
-    which refuses any type it does not trust by default: an export holds only scikit-learn's and numpy's."""
-    return skops.io.load(chain.folder(path) / chain.PREPROCESSING)
+    which refuses any type beyond its defaults (scikit-learn's estimators, numpy's arrays) and :data:`TRUSTED`."""
+    return skops.io.load(chain.folder(path) / chain.PREPROCESSING, trusted=TRUSTED)
 
 
 class ExportedModel:

@@ -12,7 +12,7 @@ import torch
 
 import nbutils
 from conftest import CPU, SMOKE
-from nbutils import chain, data, datasets, export, params, runner, runtime
+from nbutils import PARAMETERS, chain, data, datasets, export, params, runner, runtime
 from nbutils.train import fit_ensemble
 
 LATER = {"methods": ["gaussian", "finetune", "neggrad"]}  # a later request at smoke size, on fewer methods
@@ -44,8 +44,10 @@ def refusal(**given):
     return ""
 
 
-def test_the_loaded_model_predicts_as_the_model_in_memory_on_raw_rows(tmp_path):
-    P = params.validate(params.load(SMOKE))
+@pytest.mark.parametrize("files", [[], ["datasets/example.yaml"]], ids=["synthetic", "example"])
+def test_the_loaded_model_predicts_as_the_model_in_memory_on_raw_rows(tmp_path, files):
+    """The synthetic table, and the example's: categorical columns, missing values, an id column, text labels."""
+    P = params.validate(params.load([*SMOKE, *(PARAMETERS / f for f in files)]))
     dataset, table = data.load(P), datasets.read(P)
     network, _, _ = fit_ensemble({**P, "n_classes": dataset.n_classes}, dataset.splits.X_train,
                                  dataset.splits.y_train, 1, runtime.generator(CPU, 0, "export-test"), progress=False)
@@ -59,14 +61,16 @@ def test_the_loaded_model_predicts_as_the_model_in_memory_on_raw_rows(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial folder left
     assert not (folder / "stale.txt").exists()  # replaced whole
     loaded = nbutils.load_model(folder)
-    raw = table.frame.iloc[dataset.ids["test"]]  # positions: the smoke table has no id column
+    position = {i: n for n, i in enumerate(table.ids)}
+    raw = table.frame.iloc[[position[i] for i in dataset.ids["test"]]]
     with torch.no_grad():
         in_memory = torch.softmax(network.eval()(dataset.splits.X_test)[0].T.double(), dim=-1).numpy()
     np.testing.assert_allclose(loaded.predict_proba(raw), in_memory, atol=1e-6, rtol=0)
     np.testing.assert_allclose(loaded.predict_proba(raw.drop(columns=table.target)), in_memory, atol=1e-6, rtol=0)
     assert list(loaded.predict(raw)) == [dataset.class_names[k] for k in in_memory.argmax(axis=1)]
-    with pytest.raises(ValueError, match="x3"):
-        loaded.predict_proba(raw.drop(columns="x3"))
+    assert list(loaded.classes_) == dataset.class_names
+    with pytest.raises(ValueError, match=table.numeric[0]):
+        loaded.predict_proba(raw.drop(columns=table.numeric[0]))
     record = json.loads((folder / chain.RECORD).read_text())
     assert all(record["files_sha256"][name] == sha256(folder / name) for name in record["files_sha256"])
 
