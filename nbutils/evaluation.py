@@ -94,7 +94,7 @@ class Replicate:
     references: list  # Scored rows of the reference ensembles
     losses: dict  # {"original"/"retrain": (K, epochs) training losses}
     seconds: dict  # {"original"/"retrain": seconds to train the ensemble}
-    retrain: object = None  # the retrained MLPEnsemble (and ceiling): an export of a "retrain" verdict takes its first
+    retrain: object  # the retrained MLPEnsemble (and ceiling): an export of a "retrain" verdict takes its first
 
 
 def per_model_metrics(preds, n_svc_models, full=True):
