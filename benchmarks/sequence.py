@@ -69,7 +69,7 @@ def markdown(rows, args, seconds):
     end = frame["retrain_macs"].iloc[-1]  # retraining once, after the last request: one model, without every row
     frame["cost share"] = frame["macs"] / frame["retrain_macs"]
     frame["cumulative cost (× one retraining at the end)"] = frame["macs"].cumsum() / end
-    shown = frame[["request", "rows forgotten", "forgotten so far", "action", "cost share",
+    shown = frame[["request", "rows forgotten", "forgotten so far", "methods", "action", "cost share",
                    "cumulative cost (× one retraining at the end)", "seconds", "test accuracy", "drift",
                    "retrained test accuracy", "share of the ceiling"]]
     formats = {"cost share": "{:.2%}", "cumulative cost (× one retraining at the end)": "{:.3f}",
@@ -90,6 +90,8 @@ holds; every run uses the competition's one-original protocol (the loaded model 
 models retrained without every row forgotten so far, and 32 more as the ceiling), with 2 tuning and 3 report
 replicates.
 
+- **methods**: how many methods the request's run swept and could choose from (`--later-methods` names those of
+  the requests after the first).
 - **action**: the verdict of that request's run, exported (a method at its setting, `original`: left as it is,
   `retrain`: the first retrained model).
 - **cost share**: the action's counted multiply-adds for the one exported model over retraining one model on that
@@ -112,6 +114,8 @@ def main():
     parser.add_argument("--rows", type=int, default=40, help="training rows each request names")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rows each request names")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "sequence.md")
+    parser.add_argument("--later-methods", nargs="+", default=[],
+                        help="the methods of every request after the first (default: all, as the first)")
     parser.add_argument("-f", "--file", action="append", default=[], type=Path,
                         help="a parameter file layered over default.yaml (smoke.yaml: a quick check)")
     args = parser.parse_args()
@@ -121,17 +125,23 @@ def main():
     table, rng = datasets.read(params.validate(params.load(FILES))), np.random.default_rng(args.seed)
     start, model, rows, first = time.perf_counter(), None, [], None
     for number in range(1, args.k + 1):
-        ids = folder / f"request-{number}.txt"
-        ids.write_text("".join(f"{i}\n" for i in request_ids(table, model, args.rows, rng)))
-        given = {**FIXED, "forget": f"ids:{ids}", **({"original_model": str(model)} if model else {})}
-        run = runner.run(FILES, given, name=f"request-{number}", reports_dir=folder)
+        ids, run = folder / f"request-{number}.txt", folder / f"request-{number}"
+        methods = {"methods": args.later_methods} if number > 1 and args.later_methods else {}
+        drawn = request_ids(table, model, args.rows, rng)
+        if (run / "model" / chain.RECORD).is_file() and chain.read_ids(run / "model", chain.FORGOTTEN_IDS) == drawn:
+            print(f"request {number}: kept from an earlier, interrupted sequence (the same rows)", flush=True)
+        else:
+            ids.write_text("".join(f"{i}\n" for i in drawn))
+            given = {**FIXED, **methods, "forget": f"ids:{ids}", **({"original_model": str(model)} if model else {})}
+            runner.run(FILES, given, name=f"request-{number}", reports_dir=folder)
         if first is None:  # the model first deployed: the first original model, before any request
             results = pd.read_csv(run / "results.csv")
             first = results.query("method == 'original' and replicate == 0 and model == 0")["test_acc"].iloc[0]
-        rows.append(figures(run, first))
+        rows.append({**figures(run, first), "methods": len(json.loads((run / "metrics.json").read_text())[
+            "parameters"]["methods"])})
         model = run / "model"
         print(f"request {number}: {rows[-1]['action']}, test accuracy {rows[-1]['test accuracy']:.2f} %", flush=True)
-    args.output.write_text(markdown(rows, args, time.perf_counter() - start))
+        args.output.write_text(markdown(rows, args, time.perf_counter() - start))  # after each request
     print(f"wrote {args.output}")
 
 
