@@ -78,7 +78,7 @@ def load(P, device="cpu", replicate=0):
     (``original_model``) keeps that model's test rows and encoder (:func:`nbutils.chain.rows`)."""
     table = datasets.read(P)
     request = datasets.forget_request(table, P)
-    if P["original_model"]:
+    if P.get("original_model"):  # a request on an exported model (parameters built by hand may lack it)
         rows, preprocessing = chain.rows(table, request, P), exported.load_preprocessing(P["original_model"])
     else:
         forget_seed = int(np.random.SeedSequence([P["data_seed"], P["train_seed"], replicate]).generate_state(1)[0])
@@ -88,7 +88,7 @@ def load(P, device="cpu", replicate=0):
     splits, feature_names = encode(table, rows, device, preprocessing["columns"])
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
                    feature_names, request, datasets.scenario(table, request, rows)
-                   + (" " + chain.scenario_note(P, rows) if P["original_model"] else ""),
+                   + (" " + chain.scenario_note(P, rows) if P.get("original_model") else ""),
                    datasets.describe(table, rows, len(feature_names)), rows.stratified, preprocessing)
 
 

@@ -129,7 +129,7 @@ def train_references(params, dataset, device, number=0, stage="tuning", full=Tru
     architecture = {**params, "n_classes": dataset.n_classes}  # a class forget request can leave the retain rows one short
     one_original = params["challenge_protocol"] == "one_original"
     losses = {}
-    if params["original_model"]:  # a deployed model, exported by an earlier run: loaded, not trained
+    if params.get("original_model"):  # a deployed model, exported by an earlier run: loaded, not trained
         original, original_seconds = exported.load_network(params["original_model"], device), 0.0
     else:
         original, losses["original"], original_seconds = fit_ensemble(

@@ -134,7 +134,8 @@ def test_rows_forgotten_before_or_never_trained_on_are_refused(smoke_run, tmp_pa
     again = id_list(tmp_path / "again.txt", [*free_rows(model, N_REQUESTED), *forgotten[:3]])
     assert f"3 of the {N_REQUESTED + 3} requested ids were already forgotten" in refusal(
         original_model=str(model), forget=again)
-    held_out = id_list(tmp_path / "test.txt", [*free_rows(model, N_REQUESTED), chain.read_ids(model, chain.TEST_IDS)[0]])
+    test_row = chain.read_ids(model, chain.TEST_IDS)[0]
+    held_out = id_list(tmp_path / "test.txt", [*free_rows(model, N_REQUESTED), test_row])
     assert "ids are test rows the model never trained on" in refusal(original_model=str(model), forget=held_out)
 
 
