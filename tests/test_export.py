@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shutil
+import types
 from importlib.metadata import version
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 import nbutils
 from conftest import CPU, SMOKE
-from nbutils import PARAMETERS, chain, data, datasets, export, params, runner, runtime
+from nbutils import PARAMETERS, chain, data, datasets, evaluation, export, params, runner, runtime
 from nbutils.train import fit_ensemble
 
 LATER = {"methods": ["gaussian", "finetune", "neggrad"]}  # a later request at smoke size, on fewer methods
@@ -184,3 +185,23 @@ def test_a_condition_forgets_only_the_rows_the_model_still_holds(smoke_run):
     parts = [{str(i) for i in table.ids[rows]} for rows in (split.retain, split.forget, split.test)]
     assert sum(map(len, parts)) + len(chain.forgotten_so_far(model)) == len(table.ids)  # a partition of the table
     assert set.union(*parts, set(chain.forgotten_so_far(model))) == {str(i) for i in table.ids}
+
+
+@pytest.mark.parametrize("action", ["original", "retrain", "finetune"])
+def test_the_chosen_model_is_the_verdicts_action_on_the_first_model(action):
+    P = params.validate(params.load(SMOKE))
+    dataset = data.load(P)
+    tuning = evaluation.train_references(P, dataset, CPU)
+    setting = "-" if action in ("original", "retrain") else "steps=5"
+    decision = types.SimpleNamespace(action=action, setting=setting)
+    model, macs, seconds, _ = export.chosen_model(decision, P, dataset, tuning, CPU)
+    assert model.n_models == 1
+    if action == "finetune":  # the same work per model as the sweep's, counted: one model or four
+        (scored,) = [s for s in evaluation.sweep(action, P, tuning, CPU) if s.config == (action, setting)]
+        assert macs / tuning.reference.retrain_macs == pytest.approx(scored.rows["cost_share"].iloc[0])
+        assert macs > 0 and seconds > 0
+        return
+    source = tuning.reference.original if action == "original" else tuning.retrain
+    for exported_tensor, trained in zip(model.state_dict().values(), source.state_dict().values()):
+        torch.testing.assert_close(exported_tensor, trained[:1], rtol=0, atol=0)
+    assert macs == (0 if action == "original" else tuning.reference.retrain_macs)
