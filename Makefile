@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-report bench-scale leaderboard leaderboard-reseed design-study clean
+.PHONY: setup report test bench bench-report bench-scale leaderboard leaderboard-reseed design-study sequence clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
@@ -54,6 +54,13 @@ leaderboard-reseed: $(STAMP)  ## the leaderboard again at master seed 1, compare
 design-study: $(STAMP)  ## the paired gain's interval width per CPU-second as N and replicates vary: benchmarks/design-study.md
 	$(BIN)/python -m nbutils sweep parameters/sweeps/design-study.yaml --workers 2
 	$(BIN)/python benchmarks/design_study.py reports/design-study --output benchmarks/design-study.md
+
+# sequence: K deletion requests in a row, ROWS rows each, each on the model the last one exported
+K ?= 5
+ROWS ?= 40
+
+sequence: $(STAMP)  ## K requests in a row on the default table, each on the last export: benchmarks/sequence.md
+	$(BIN)/python benchmarks/sequence.py --k $(K) --rows $(ROWS)
 
 clean:
 	rm -rf $(VENV) reports/*/

@@ -12,9 +12,9 @@ from scipy import sparse
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
 
-from nbutils import datasets
+from nbutils import chain, datasets, exported
 from nbutils.datasets import make_synthetic  # noqa: F401  (data.make_synthetic is the seed's name for it)
 
 CHUNK_ROWS = 16_384  # rows encoded at a time: bounds the float64 intermediates to 128 KiB per feature
@@ -56,6 +56,8 @@ class Dataset:
     request: datasets.ForgetRequest  # kind "random", "class", "where" or "ids"; class_index for class forgetting
     scenario: str  # Markdown: what is forgotten, how the test set was drawn, how to read the metrics
     description: datasets.Description  # section 1's tables
+    stratified: bool  # whether the test rows were drawn stratified by class
+    preprocessing: dict  # "columns": the fitted ColumnTransformer, "labels": a LabelEncoder of class_names
 
     @property
     def n_classes(self):
@@ -72,16 +74,22 @@ def load(P, device="cpu", replicate=0):
 
     For a ``random`` request every replicate, tuning or report, draws its own forget set from (``data_seed``,
     ``train_seed``, its number), so reseeding the models reseeds the forget sets too; the test set is
-    ``data_seed``'s. Other requests name their rows, which stay."""
+    ``data_seed``'s. Other requests name their rows, which stay. A request on an exported model
+    (``original_model``) keeps that model's test rows and encoder (:func:`nbutils.chain.rows`)."""
     table = datasets.read(P)
     request = datasets.forget_request(table, P)
-    forget_seed = int(np.random.SeedSequence([P["data_seed"], P["train_seed"], replicate]).generate_state(1)[0])
-    rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
-                               seed=P["data_seed"], forget_seed=forget_seed)
-    splits, feature_names = encode(table, rows, device)
+    if P.get("original_model"):  # a request on an exported model (parameters built by hand may lack it)
+        rows, preprocessing = chain.rows(table, request, P), exported.load_preprocessing(P["original_model"])
+    else:
+        forget_seed = int(np.random.SeedSequence([P["data_seed"], P["train_seed"], replicate]).generate_state(1)[0])
+        rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
+                                   seed=P["data_seed"], forget_seed=forget_seed)
+        preprocessing = {"columns": fitted_preprocessor(table, rows), "labels": label_encoder(table.class_names)}
+    splits, feature_names = encode(table, rows, device, preprocessing["columns"])
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
-                   feature_names, request, datasets.scenario(table, request, rows),
-                   datasets.describe(table, rows, len(feature_names)))
+                   feature_names, request, datasets.scenario(table, request, rows)
+                   + (" " + chain.scenario_note(P, rows) if P.get("original_model") else ""),
+                   datasets.describe(table, rows, len(feature_names)), rows.stratified, preprocessing)
 
 
 def for_replicate(dataset, P, device, replicate):
@@ -112,14 +120,27 @@ def preprocessor(numeric, categorical, gaps=()):
     ], sparse_threshold=1.0, verbose_feature_names_out=False)
 
 
-def encode(table, rows, device="cpu"):
-    """(Splits, encoded feature names): the preprocessor fit on the retain rows, applied to every split; a column
-    with no value in the retain rows is left out (``datasets.unfit_columns``)."""
+def fitted_preprocessor(table, rows):
+    """The preprocessor fit on the retain rows; a column with no value in them is left out
+    (``datasets.unfit_columns``)."""
     gaps = [c for c in table.numeric if table.frame[c].isna().any()]
     unfit = datasets.unfit_columns(table, rows)
     numeric = [c for c in table.numeric if c not in unfit]
     categorical = [c for c in table.categorical if c not in unfit]
-    fitted = preprocessor(numeric, categorical, gaps).fit(datasets.features(table, rows.retain))
+    return preprocessor(numeric, categorical, gaps).fit(datasets.features(table, rows.retain))
+
+
+def label_encoder(class_names):
+    """A fitted LabelEncoder whose class index i is ``class_names[i]`` (the table's order, kept as it is)."""
+    encoder = LabelEncoder()
+    encoder.classes_ = np.array(class_names, dtype=object)
+    return encoder
+
+
+def encode(table, rows, device="cpu", fitted=None):
+    """(Splits, encoded feature names): ``fitted`` (default: :func:`fitted_preprocessor`) applied to every
+    split."""
+    fitted = fitted_preprocessor(table, rows) if fitted is None else fitted
     tensors = {}
     for name, positions in rows.items():
         tensors[f"X_{name}"] = torch.from_numpy(_transform(fitted, table, positions)).to(device)

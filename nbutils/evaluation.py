@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbutils import cost, data, intervals, runtime
+from nbutils import cost, data, exported, intervals, runtime
 from nbutils.challenge import challenge_score, logit_scaled_confidence
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
@@ -94,6 +94,7 @@ class Replicate:
     references: list  # Scored rows of the reference ensembles
     losses: dict  # {"original"/"retrain": (K, epochs) training losses}
     seconds: dict  # {"original"/"retrain": seconds to train the ensemble}
+    retrain: object  # the retrained MLPEnsemble (and ceiling): an export of a "retrain" verdict takes its first
 
 
 def per_model_metrics(preds, n_svc_models, full=True):
@@ -127,9 +128,13 @@ def train_references(params, dataset, device, number=0, stage="tuning", full=Tru
     splits, streams = dataset.splits, (number,) if number else ()
     architecture = {**params, "n_classes": dataset.n_classes}  # a class forget request can leave the retain rows one short
     one_original = params["challenge_protocol"] == "one_original"
-    original, original_losses, original_seconds = fit_ensemble(
-        architecture, splits.X_train, splits.y_train, 1 if one_original else n_models,
-        runtime.generator(device, params["train_seed"], "original", *streams))
+    losses = {}
+    if params.get("original_model"):  # a deployed model, exported by an earlier run: loaded, not trained
+        original, original_seconds = exported.load_network(params["original_model"], device), 0.0
+    else:
+        original, losses["original"], original_seconds = fit_ensemble(
+            architecture, splits.X_train, splits.y_train, 1 if one_original else n_models,
+            runtime.generator(device, params["train_seed"], "original", *streams))
     if one_original:
         original = first_model_copies(original, n_models)
     with cost.counted() as work:
@@ -150,9 +155,8 @@ def train_references(params, dataset, device, number=0, stage="tuning", full=Tru
     if params["challenge_models"] and full:
         scored.append(evaluate("retrain_2", "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
                                seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs, **where))
-    return Replicate(number, stage, full, dataset, reference, scored,
-                     {"original": original_losses, "retrain": retrain_losses},
-                     {"original": original_seconds, "retrain": retrain_seconds})
+    return Replicate(number, stage, full, dataset, reference, scored, {**losses, "retrain": retrain_losses},
+                     {"original": original_seconds, "retrain": retrain_seconds}, retrain)
 
 
 def evaluate(method, setting, value, preds, reference, *, model=None, seconds_per_model=np.nan, macs_per_model=np.nan,

@@ -5,7 +5,8 @@ the default. We refuse it instead, before any training, and check types and
 values the same way whether a run comes from ``python -m nbutils run``, plain
 ``papermill`` or JupyterLab. The valid methods are the notebook's default
 ``methods``. The data parameters are checked by ``datasets.problems``, which reads
-the table (and a forget request's file) once. This module imports no PyTorch, so the
+the table (and a forget request's file) once; a request on an exported model (``original_model``) by
+``chain.problems``, against its deletion records. This module imports no PyTorch, so the
 command line answers bad input at once.
 """
 
@@ -17,7 +18,7 @@ import math
 
 import yaml
 
-from nbutils import NOTEBOOK, datasets
+from nbutils import NOTEBOOK, chain, datasets
 from nbutils.datasets import split_sizes
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
@@ -168,6 +169,9 @@ def _value_problems(p, methods):
     need(p["challenge_protocol"] in PROTOCOLS,
          f"challenge_protocol: unknown {p['challenge_protocol']!r}{_suggest(p['challenge_protocol'], PROTOCOLS)}; "
          f"use one of {PROTOCOLS}")
+    need(not p["original_model"] or p["challenge_models"] >= 3,
+         "original_model: a later request is evaluated with the challenge score, on one_original's copies; set "
+         f"challenge_models to 3 or more, got {p['challenge_models']}")
     need(p["challenge_protocol"] != "one_original" or p["challenge_models"] >= 2,
          "challenge_protocol: one_original unlearns the first original model challenge_models times; set "
          f"challenge_models to 3 or more, got {p['challenge_models']}")
@@ -304,7 +308,10 @@ def validate(given, notebook=NOTEBOOK):
                  if (msg := _type_problem(name, value, known[name]))]
     if not problems:
         params = {**known, **given}
-        problems = _value_problems(params, known["methods"]) or datasets.problems(params)
+        if params["original_model"]:  # one exported model: the only protocol it has, whatever was given
+            params["challenge_protocol"] = "one_original"
+        problems = (_value_problems(params, known["methods"]) or datasets.problems(params)
+                    or (chain.problems(params) if params["original_model"] else []))
     if problems:
         raise ParameterError("bad parameters:\n  - " + "\n  - ".join(problems))
     return params

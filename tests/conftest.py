@@ -1,10 +1,30 @@
+import os
+import shutil
+
 import pytest
 import torch
 
-from nbutils import data, runtime
+from nbutils import PARAMETERS, REPORTS, data, runner, runtime
 from nbutils.model import MLPEnsemble
 
 CPU = torch.device("cpu")
+SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
+
+
+@pytest.fixture(scope="session")
+def smoke_run():
+    """The smoke report, run as on a headless server: MPLBACKEND=Agg, which the kernel inherits. Shared by the
+    notebook's tests and the export's, which start later requests from its exported model."""
+    name = "pytest-smoke"
+    shutil.rmtree(REPORTS / name, ignore_errors=True)
+    backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        out = runner.run(SMOKE, name=name, progress=False)
+    finally:
+        os.environ.pop("MPLBACKEND") if backend is None else os.environ.update(MPLBACKEND=backend)
+    yield out
+    shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """The master notebook, executed by papermill on smoke.yaml, and the runner around it."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,30 +15,15 @@ from bs4 import BeautifulSoup
 from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
+from conftest import SMOKE
 from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, params, runner, tables, verdict
 from nbutils.challenge import forget_score
 from nbutils.membership import per_example_attack
 from nbutils.methods import METHODS
 from nbutils.tables import label
 
-SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
 CHROMIUM = Path("/usr/bin/chromium")
 FIGURES = 5  # training loss, the sweeps, effectiveness, Pareto, per-row epsilon
-
-
-@pytest.fixture(scope="module")
-def smoke_run():
-    """The smoke report, run as on a headless server: MPLBACKEND=Agg, which the kernel inherits."""
-    name = "pytest-smoke"
-    shutil.rmtree(REPORTS / name, ignore_errors=True)
-    backend = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"
-    try:
-        out = runner.run(SMOKE, name=name, progress=False)
-    finally:
-        os.environ.pop("MPLBACKEND") if backend is None else os.environ.update(MPLBACKEND=backend)
-    yield out
-    shutil.rmtree(out, ignore_errors=True)
 
 
 def test_notebook_is_committed_without_outputs():
@@ -234,6 +218,8 @@ def test_same_parameters_give_the_same_numbers_cost_shares_and_verdict_under_loa
         pd.testing.assert_frame_equal(first, second)  # cost_share included
         verdicts = [json.loads((d / "metrics.json").read_text())["verdict"] for d in (smoke_run, again)]
         assert verdicts[0] == verdicts[1]
+        weights = [(d / "model" / "model.safetensors").read_bytes() for d in (smoke_run, again)]
+        assert weights[0] == weights[1]  # the exported model too
     finally:
         shutil.rmtree(again, ignore_errors=True)
 
