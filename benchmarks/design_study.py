@@ -33,7 +33,7 @@ def measure(folder):
     """One row per run: scenario, N, the median and the spread of the candidates' gain standard deviations, k
     candidates, and seconds for the first tuning replicate, each further one and each report replicate."""
     rows = []
-    per_replicate = leaderboard.collect(folder)
+    per_replicate = leaderboard.collect(leaderboard.completed_runs(folder))
     for run in json.loads((Path(folder) / sweep.MANIFEST).read_text())["runs"]:
         out = Path(folder) / run["slug"]
         if sweep.read_status(out).get("status") != "ok":

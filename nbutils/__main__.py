@@ -56,7 +56,8 @@ def main(argv=None):
     grid.add_argument("--index-only", action="store_true",
                       help="only rebuild index.html (and --leaderboard) from the runs' files")
     grid.add_argument("--leaderboard", type=Path, metavar="MARKDOWN", help="also write the runs' leaderboard "
-                      "there, with its heatmap beside it (e.g. benchmarks/leaderboard.md; see `make leaderboard`)")
+                      "there, with its CSV, heatmap and critical-difference diagram beside it (e.g. "
+                      "benchmarks/leaderboard.md; see `make leaderboard`)")
     grid.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     render = commands.add_parser("render", help="render an executed notebook to self-contained HTML, code hidden")

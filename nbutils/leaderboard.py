@@ -31,21 +31,26 @@ CEILING = "retrain_2"
 
 
 def completed_runs(folder):
-    """(scenario, parameters, results.csv) of every run of the sweep in ``folder`` that finished ``ok``."""
+    """(scenario, parameters, results.csv) of every run of the sweep in ``folder`` that finished ``ok``; refuses a
+    sweep with none."""
+    runs = []
     for run in _manifest(folder)["runs"]:
         out = Path(folder) / run["slug"]
-        if sweep.read_status(out).get("status") != "ok":
-            continue
-        parameters = json.loads((out / "metrics.json").read_text())["parameters"]
-        yield (run["varying"].get("scenario", run["slug"]), parameters,
-               pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""]))
+        if sweep.read_status(out).get("status") == "ok":
+            parameters = json.loads((out / "metrics.json").read_text())["parameters"]
+            runs.append((run["varying"].get("scenario", run["slug"]), parameters,
+                         pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""])))
+    if not runs:
+        raise sweep.SweepError(f"no run in {folder} finished ok; run the sweep first")
+    return runs
 
 
-def collect(folder):
+def collect(runs):
     """One row per scenario, report replicate and candidate (the original, retraining, each method's operating
-    point): share of the ceiling, cost share, Avg. Gap, the per-example attack and N, the models per side."""
+    point) of ``runs`` (:func:`completed_runs`): share of the ceiling, cost share, Avg. Gap, the per-example attack
+    and N, the models per side."""
     frames = []
-    for scenario, parameters, results in completed_runs(folder):
+    for scenario, parameters, results in runs:
         points = operating_points(results[results["stage"] == "tuning"])
         report = results[results["stage"] == "report"]
         for replicate, rows in report.groupby("replicate"):
@@ -59,8 +64,6 @@ def collect(folder):
                 "share": chosen["challenge_score"] / by_config.loc[(CEILING, "-"), "challenge_score"],
                 "cost_share": chosen["cost_share"], "avg_gap": chosen["avg_gap"], "attack_acc": chosen["attack_acc"],
                 "attack_worst": chosen["attack_worst"], "models": parameters["challenge_models"]}))
-    if not frames:
-        raise sweep.SweepError(f"no run in {folder} finished ok; run the sweep first")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -111,12 +114,12 @@ def friedman(table):
         return None
 
 
-def noise_at_equal_cost(folder):
+def noise_at_equal_cost(runs):
     """Per scenario: noise then repair at its operating point against its repair alone at the same setting, on the
     report replicates: (setting, challenge score difference, its t interval across replicates); scenarios where
     they did not both run are left out."""
     answers = {}
-    for scenario, parameters, results in completed_runs(folder):
+    for scenario, parameters, results in runs:
         report = results[results["stage"] == "report"]
         scores = report.groupby(["replicate", "method", "setting"])["challenge_score"].first()
         scores = scores.unstack(["method", "setting"])
@@ -220,7 +223,8 @@ def write(folder, output):
     and the critical-difference diagram (-cd.png) from the sweep in ``folder``; returns the paths written."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    table = rank(collect(folder))
+    runs = completed_runs(folder)
+    table = rank(collect(runs))
     figure, csv = output.with_suffix(".png"), output.with_suffix(".csv")
     diagram = output.with_name(f"{output.stem}-cd.png")
     heatmap(table, figure)
@@ -228,7 +232,7 @@ def write(folder, output):
     if test is not None:
         comparisons.critical_difference_figure(test, {m: _label(m) for m in test.ranks.index}).savefig(diagram, dpi=100)
     write_atomically(csv, csv_table(table, _manifest(folder).get("seed")).to_csv(index=False, float_format="%.6g"))
-    write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(folder), test,
+    write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(runs), test,
                                       (figure.name, diagram.name)))
     return [output, csv, figure, *([diagram] if test is not None else [])]
 
