@@ -78,13 +78,14 @@ class Stack:
 
     @classmethod
     def flat(cls, model):
-        """Every model of ``model`` as one (K, P) buffer ``buffer`` (a copy; :meth:`result` writes it back)."""
+        """Every model of ``model`` as one (K, P) tensor ``flat_params``, row k model k's parameters, with its
+        ``flat_grads`` (a copy; :meth:`result` writes it back)."""
         names, tensors = zip(*model.named_parameters())
         k = model.n_models
-        buffer = torch.cat([t.detach().reshape(k, -1) for t in tensors], dim=1)
-        gradient = torch.zeros_like(buffer)
-        stack = cls(model, names, _views(buffer, tensors), _views(gradient, tensors), slice(None))
-        stack.buffer, stack.gradient_buffer, stack.tensors = buffer, gradient, tensors
+        flat_params = torch.cat([t.detach().reshape(k, -1) for t in tensors], dim=1)
+        flat_grads = torch.zeros_like(flat_params)
+        stack = cls(model, names, _views(flat_params, tensors), _views(flat_grads, tensors), slice(None))
+        stack.flat_params, stack.flat_grads, stack.tensors = flat_params, flat_grads, tensors
         return stack
 
     def views(self, flat):
@@ -102,13 +103,6 @@ class Stack:
         """Read BatchNorm's running statistics for the running-statistics mode (after they changed)."""
         self.mean = [m.clone() for m in self.running_mean]
         self.inv_std = [torch.rsqrt(v + self.eps) for v in self.running_var]
-
-    def layer_mask(self, first):
-        """Per parameter, 1 on Linear layers ``first`` and above and the BatchNorms after them, else 0: a list
-        of (1, ...) tensors (one (1, P) tensor for a :meth:`flat` stack)."""
-        masks = [torch.full((1, *p.shape[1:]), float(int(name.split(".")[1]) >= first), device=p.device)
-                 for name, p in zip(self.names, self.params)]
-        return [torch.cat([m.flatten(1) for m in masks], dim=1)] if hasattr(self, "buffer") else masks
 
     def forward(self, X, keep=None, batch_statistics=False):
         """Logits (K, C, B) of X (K, B, F) and what the backward needs; ``keep`` (K, B, sum(hidden)) boolean
@@ -348,11 +342,12 @@ def keep_bits(steps, n_models, n_rows, width, generator, buffer=None):
     return random_int16(steps * n_models * n_rows * width, generator, buffer).view(steps, n_models, n_rows, width)
 
 
-def keep_mask(model, n_models, n_rows, generator):
-    """One step's boolean keep mask (K, B, sum(hidden)) from ``generator``, or None without dropout."""
+def keep_mask(model, n_rows, generator):
+    """One step's boolean keep mask (K, B, sum(hidden)) for ``model``'s K models, or None without dropout."""
     if not model.dropout:
         return None
-    return keep_bits(1, n_models, n_rows, sum(model.hidden_sizes), generator)[0] >= keep_threshold(model.dropout)
+    bits = keep_bits(1, model.n_models, n_rows, sum(model.hidden_sizes), generator)[0]
+    return bits >= keep_threshold(model.dropout)
 
 
 def masks_per_draw(n_models, batch_size, width, extra_per_step=0):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
-from nbutils import evaluation, runtime
+from nbutils import engine, evaluation, runtime
 from nbutils.methods import METHODS, baselines, competition, steps
 
 BASELINE_PARAMS = dict(
@@ -44,21 +44,34 @@ def trained_like(model, seed=0):
 # The engine
 
 
+@pytest.mark.parametrize("batch_statistics", [False, True])
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_network_gradient_is_autograds_for_any_loss_on_the_logits(dropout):
+def test_engine_gradient_is_autograds_for_any_loss_on_the_logits(dropout, batch_statistics):
+    """Running statistics (evaluation mode) or the batch's (training mode, which also moves the running ones)."""
     model = trained_like(make_ensemble(3, dropout=dropout)).eval()
     g = torch.Generator().manual_seed(1)
     X, y = torch.randn(3, 10, 8, generator=g), torch.randint(0, 2, (3, 10), generator=g)
     teacher = torch.randn(3, 10, 2, generator=g)
-    keep = steps.keep_masks(model, 10, g)
-    net = steps.Network(model)
-    net.gradient(X, lambda z: steps.ce_grad(z, y, 0.7) + steps.loss_grad(steps.distill_kl, z, teacher, 4.0), keep)
-    logits = model(X.transpose(1, 2), [k.transpose(1, 2) for k in keep] if keep else None).transpose(1, 2)
+    keep = engine.keep_mask(model, 10, g)
+    before = [norm.running_mean.clone() for norm in model.norms]
+    net = steps.network(model)
+    net.gradient(X, lambda z: steps.ce_grad(z, y, 0.7) + steps.loss_grad(steps.distill_kl, z, teacher, 4.0), keep,
+                 batch_statistics=batch_statistics)
+    masks = [k.transpose(1, 2) / (1 - dropout) for k in keep.split([16, 8], dim=2)] if dropout else None
+    model.train(batch_statistics)
+    logits = model(X.transpose(1, 2), masks).transpose(1, 2)
     loss = 0.7 * F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1).sum() + \
         steps.distill_kl(logits, teacher, 4.0)
     expected = torch.autograd.grad(loss, list(model.parameters()))
     for (name, _), e in zip(model.named_parameters(), expected):
-        torch.testing.assert_close(net.grad[name], e)
+        if batch_statistics and name in ("linears.0.bias", "linears.1.bias"):
+            assert torch.equal(net.grad[name], torch.zeros_like(e)) and e.abs().max() < 1e-5  # BatchNorm cancels them
+        else:
+            torch.testing.assert_close(net.grad[name], e)
+    for ours, torchs, mean in zip(net.model.norms, model.norms, before):  # as nn.BatchNorm1d moves them, or not
+        assert torch.equal(ours.running_mean, mean) == (not batch_statistics)
+        torch.testing.assert_close(ours.running_mean, torchs.running_mean)
+        torch.testing.assert_close(ours.running_var, torchs.running_var)
 
 
 def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
@@ -77,8 +90,8 @@ def test_neggrad_at_alpha_one_is_fine_tuning_on_the_same_batches(small_splits):
     model = trained_like(make_ensemble(3))
     out = baselines.neggrad(model, (1.0, 2), generator(), small_splits, BASELINE_PARAMS)
     (g_retain,) = runtime.streams(generator(), "retain")
-    net = steps.Network(model)
-    baselines.fine_tune(net, steps.SGD(net, BASELINE_PARAMS["neggrad_lr"]), small_splits.X_retain,
+    net = steps.network(model)
+    baselines.fine_tune(net, steps.sgd(net, BASELINE_PARAMS["neggrad_lr"]), small_splits.X_retain,
                         small_splits.y_retain, epochs=2, batch_size=16, generator=g_retain)
     assert same(out, net.result())
     assert not same(out, model)
@@ -89,8 +102,8 @@ def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(sma
     params = {**BASELINE_PARAMS, "scrub_max_epochs": 0, "scrub_alpha": 0.0, "scrub_gamma": 0.7}
     out = baselines.scrub(model, (2, 0.01), generator(), small_splits, params)
     (g_retain,) = runtime.streams(generator(), "retain")
-    net = steps.Network(model)
-    optimizer = steps.SGD(net, 0.01, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
+    net = steps.network(model)
+    optimizer = steps.sgd(net, 0.01, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain, epochs=2, batch_size=16,
                         generator=g_retain, scale=0.7)
     assert same(out, net.result())
@@ -113,9 +126,9 @@ def test_salun_mask_of_one_is_random_labelling(small_splits):
 def test_salun_mask_keeps_the_weights_with_the_largest_forget_gradients(small_splits):
     model = trained_like(make_ensemble(3))
     mask = baselines.saliency_mask(model, small_splits, 0.3)
-    net = steps.Network(model)
+    net = steps.network(model)
     baselines.forget_gradient(net, small_splits.X_forget, small_splits.y_forget)
-    size = net.grads.abs()
+    size = net.flat_grads.abs()
     assert (mask.sum(dim=1) == int(0.3 * mask.shape[1])).all()
     for k in range(3):  # every kept weight's |gradient| is at least every other's
         assert size[k][mask[k] == 1].min() >= size[k][mask[k] == 0].max()
@@ -154,8 +167,8 @@ def test_l1_with_weight_zero_is_fine_tuning(small_splits):
     model = trained_like(make_ensemble(3))
     out = baselines.l1_sparse(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
     (g_retain,) = runtime.streams(generator(), "retain")
-    net = steps.Network(model)
-    optimizer = steps.SGD(net, BASELINE_PARAMS["l1_lr"], weight_decay=baselines.L1_WEIGHT_DECAY)
+    net = steps.network(model)
+    optimizer = steps.sgd(net, BASELINE_PARAMS["l1_lr"], weight_decay=baselines.L1_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain,
                         epochs=BASELINE_PARAMS["l1_epochs"], batch_size=16, generator=g_retain)
     assert same(out, net.result())
@@ -229,7 +242,7 @@ def test_bad_teacher_and_salun_descend_towards_their_forget_targets():
 def test_msg_scores_subtract_the_forget_gradient(toy):
     model = trained_like(make_ensemble(2, dropout=0.0))
     scores = competition.msg_scores(model, toy, generator())
-    net = steps.Network(model)
+    net = steps.network(model)
     baselines.forget_gradient(net, toy.X_retain, toy.y_retain)  # the retain subset is the single retain row
     baselines.forget_gradient(net, toy.X_forget, toy.y_forget, scale=-1.0)
     for name, s in scores.items():

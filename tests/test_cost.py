@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import CPU, make_ensemble
-from nbutils import cost, runtime, train
+from nbutils import cost, engine, runtime
 from nbutils.methods import METHODS, fisher, importance, steps
 from nbutils.train import train_ensemble
 
@@ -20,8 +20,8 @@ def training_macs(k, n_rows, batch_size, epochs):
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_training_counts_its_multiply_adds_in_one_process_or_several(small_splits, monkeypatch, parallel):
-    monkeypatch.setattr(train, "ROWS_PER_BLOCK", 16)  # two blocks, so two processes when parallel
-    monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
+    monkeypatch.setattr(engine, "ROWS_PER_BLOCK", 16)  # two blocks, so two processes when parallel
+    monkeypatch.setattr(engine, "PARALLEL_BLOCKS", parallel)
     torch.set_num_threads(2)
     X, y = small_splits.X_train, small_splits.y_train
     with cost.counted() as work:
@@ -30,7 +30,7 @@ def test_training_counts_its_multiply_adds_in_one_process_or_several(small_split
 
 
 def test_training_only_the_last_layers_counts_a_shorter_backward(small_splits):
-    net = steps.Network(make_ensemble(3))
+    net = steps.network(make_ensemble(3))
     X = small_splits.X_retain[:10].expand(3, -1, -1)
     counts = []
     for first in (0, 2):

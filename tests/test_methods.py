@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
-from nbutils import ROOT, runtime, train
+from nbutils import ROOT, engine, runtime
 from nbutils.methods import METHODS, Method, certified, dampening, finetune, fisher, gradients, importance, noise
 from nbutils.model import draw_keep_masks
 
@@ -160,13 +160,14 @@ def test_fine_tuning_step_is_the_mean_of_each_rows_clipped_autograd_gradient(cli
     X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
     masks = draw_keep_masks(10, 3, model.hidden_sizes, 0.5, g)
     reference = per_example_autograd(model, X, y, masks)  # by name, (B, K, *shape)
-    step = finetune.SGDStep(model)
-    step.gradient(X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2) > 0, clip)
+    stack = engine.Stack.of(model)
+    finetune.clipped_gradient(stack, X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2) > 0,
+                              clip)
     norms = sum(r.flatten(2).square().sum(2) for r in reference.values()).sqrt()  # (B, K)
     weights = (clip / norms).clamp(max=1) / 10 if clip else torch.full_like(norms, 1 / 10)
     for name, r in reference.items():
         w = weights.reshape(10, 3, *[1] * (r.dim() - 2))
-        torch.testing.assert_close(step.grad_by_name[name], (r * w).sum(0))
+        torch.testing.assert_close(stack.grad[name], (r * w).sum(0))
 
 
 def test_expected_fisher_weighs_each_label_by_its_predicted_probability():
@@ -290,21 +291,21 @@ def _per_row_gradients(model, X, y, l2):
 
 
 def test_langevin_l2_term_and_clip_follow_their_formulas_on_a_toy_model(small_splits):
-    """SGDStep's gradient is mean_b clip(g_b + l2 * theta), its row norms |g_b + l2 * theta|, both by autograd,
+    """The fine-tuning gradient is mean_b clip(g_b + l2 * theta), its row norms |g_b + l2 * theta|, both by autograd,
     and the quantile clip is the quantile of those norms (no dropout, BatchNorm on its running statistics)."""
     model = make_ensemble(3, dropout=0.0).eval()
     X, y, l2 = small_splits.X_retain[:12], small_splits.y_retain[:12], 0.05
     rows = _per_row_gradients(model, X, y, l2)  # (K, B, P)
     norms = rows.norm(dim=2)
-    step = finetune.SGDStep(model)
+    stack = engine.Stack.of(model)
     with torch.no_grad():
-        torch.testing.assert_close(step.row_norms(step.row_deltas(X.expand(3, -1, -1), y.expand(3, -1), None), l2),
-                                   norms)
+        cache, deltas, logits = finetune.row_deltas(stack, X.expand(3, -1, -1), y.expand(3, -1), None)
+        torch.testing.assert_close(stack.row_norms(cache, deltas, logits, l2), norms)
         clip = norms.median(dim=1).values.unsqueeze(1)  # (K, 1): about half the rows clipped
         clipped = (rows * (clip / norms).clamp(max=1).unsqueeze(2)).mean(dim=1)
         for bound, expected in [(None, rows.mean(dim=1)), (clip, clipped)]:
-            step.gradient(X.expand(3, -1, -1), y.expand(3, -1), None, bound, l2)
-            torch.testing.assert_close(torch.cat([g.flatten(1) for g in step.grads], dim=1), expected)
+            finetune.clipped_gradient(stack, X.expand(3, -1, -1), y.expand(3, -1), None, bound, l2)
+            torch.testing.assert_close(torch.cat([g.flatten(1) for g in stack.grads], dim=1), expected)
         quantile = finetune.gradient_norm_quantile(model, X, y, 0.9, runtime.generator(CPU, 0), l2)
     torch.testing.assert_close(quantile, torch.quantile(norms, 0.9, dim=1))
     zero = _per_row_gradients(model, X, y, 0.0)  # the L2 term's own gradient: l2 * theta
@@ -357,12 +358,12 @@ def test_fine_tuning_in_processes_is_fine_tuning_in_one_bit_for_bit(small_splits
     """Each block draws its masks and noise from a stream of its own, so stepping the blocks in forked
     processes changes no bit."""
     model = make_ensemble(5, dropout=0.3)
-    monkeypatch.setattr(train, "ROWS_PER_BLOCK", 16)  # two blocks even for these few models
+    monkeypatch.setattr(engine, "ROWS_PER_BLOCK", 16)  # two blocks even for these few models
     torch.set_num_threads(2)
 
     def tuned(parallel):
-        monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
-        assert len(train.model_groups(5, 16, CPU)) == (2 if parallel else 1)
+        monkeypatch.setattr(engine, "PARALLEL_BLOCKS", parallel)
+        assert len(engine.model_groups(5, 16, CPU)) == (2 if parallel else 1)
         return finetune.retain_sgd(model, small_splits.X_retain, small_splits.y_retain, steps=7, lr=0.1,
                                    batch_size=16, generator=runtime.generator(CPU, 5), clip=1.0, sigma=0.01)
 

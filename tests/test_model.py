@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from conftest import CPU, make_ensemble
-from nbutils import runtime, train
+from nbutils import engine, runtime
 from nbutils.metrics import accuracies, predict
 from nbutils.model import draw_keep_masks
 from nbutils.train import _Step, train_ensemble
@@ -169,12 +169,12 @@ def _load_reference_engine():
 def test_training_in_processes_is_training_in_one_bit_for_bit(small_splits, monkeypatch):
     """Blocks depend on K alone and each draws from a stream of its own, so training them in forked processes
     changes no bit, and leaves the generator where one process leaves it."""
-    monkeypatch.setattr(train, "ROWS_PER_BLOCK", 16)  # two blocks even for these few models
+    monkeypatch.setattr(engine, "ROWS_PER_BLOCK", 16)  # two blocks even for these few models
     torch.set_num_threads(2)
 
     def trained(parallel):
-        monkeypatch.setattr(train, "PARALLEL_BLOCKS", parallel)
-        assert len(train.model_groups(5, 16, CPU)) == (2 if parallel else 1)
+        monkeypatch.setattr(engine, "PARALLEL_BLOCKS", parallel)
+        assert len(engine.model_groups(5, 16, CPU)) == (2 if parallel else 1)
         model, generator = make_ensemble(5, seed=3), runtime.generator(CPU, 4)
         losses = train_ensemble(model, small_splits.X_train, small_splits.y_train, epochs=2, batch_size=16, lr=1e-2,
                                 generator=generator)

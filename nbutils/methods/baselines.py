@@ -13,18 +13,17 @@ import copy
 
 import torch
 
+from nbutils.engine import batches, keep_mask, steps_per_epoch
 from nbutils.methods.steps import (
-    SGD,
-    Adam,
-    Network,
-    batches,
+    adam,
     ce_grad,
     distill_kl,
     fresh_model,
-    keep_masks,
+    layer_mask,
     loss_grad,
+    network,
     retain_statistics,
-    steps_per_epoch,
+    sgd,
     teacher_logits,
 )
 from nbutils.runtime import streams, substream
@@ -37,7 +36,7 @@ def fine_tune(net, optimizer, X, y, *, epochs, batch_size, generator, first=0, s
     """``epochs`` passes of cross-entropy steps on (X, y), every model on its own batches and dropout masks.
 
     ``scale`` multiplies the loss; ``class_weights`` (C,) weigh each row by its label's weight;
-    ``before_step(epoch)`` may add to ``net.grads`` before each step; ``lr_at(epoch)`` schedules the
+    ``before_step(epoch)`` may add to ``net.flat_grads`` before each step; ``lr_at(epoch)`` schedules the
     learning rate. Batches come from ``generator``: the same generator state gives the same batches.
     """
     k, n = net.model.n_models, len(X)
@@ -45,7 +44,7 @@ def fine_tune(net, optimizer, X, y, *, epochs, batch_size, generator, first=0, s
     for epoch in range(epochs):
         lr = lr_at(epoch) if lr_at else None
         for rows in batches(k, n, per_epoch, batch_size, generator):
-            keep = keep_masks(net.model, batch_size, generator)
+            keep = keep_mask(net.model, batch_size, generator)
             yb = y[rows]
             weights = class_weights[yb] if class_weights is not None else None
             net.gradient(X[rows], lambda z: ce_grad(z, yb, scale, weights), keep, first)
@@ -68,15 +67,15 @@ def neggrad(model, setting, generator, splits, params):
     """
     alpha, epochs = setting
     g_retain, g_forget = streams(generator, "retain", "forget")
-    net = Network(model)
-    optimizer = SGD(net, params["neggrad_lr"])
+    net = network(model)
+    optimizer = sgd(net, params["neggrad_lr"])
     Xr, yr, Xf, yf = splits.X_retain, splits.y_retain, splits.X_forget, splits.y_forget
     k, b = model.n_models, params["finetune_batch_size"]
     per_epoch = steps_per_epoch(len(Xr), b)
     for _ in range(int(epochs)):
         pairs = zip(batches(k, len(Xr), per_epoch, b, g_retain), batches(k, len(Xf), per_epoch, b, g_forget))
         for r, f in pairs:
-            keep_r, keep_f = keep_masks(model, b, g_retain), keep_masks(model, b, g_forget)
+            keep_r, keep_f = keep_mask(model, b, g_retain), keep_mask(model, b, g_forget)
             net.gradient(Xr[r], lambda z: ce_grad(z, yr[r], alpha), keep_r)
             if alpha < 1:
                 net.gradient(Xf[f], lambda z: ce_grad(z, yf[f], -(1 - alpha)), keep_f)
@@ -103,18 +102,18 @@ def scrub(model, setting, generator, splits, params):
     alpha, gamma, t = params["scrub_alpha"], params["scrub_gamma"], params["scrub_temperature"]
     Xr, yr, Xf = splits.X_retain, splits.y_retain, splits.X_forget
     teacher_r, teacher_f = teacher_logits(model, Xr), teacher_logits(model, Xf)
-    net = Network(model)
-    optimizer = SGD(net, lr, weight_decay=SCRUB_WEIGHT_DECAY)
+    net = network(model)
+    optimizer = sgd(net, lr, weight_decay=SCRUB_WEIGHT_DECAY)
     k, b = model.n_models, params["finetune_batch_size"]
     for epoch in range(int(epochs)):
         if epoch < params["scrub_max_epochs"]:
             for f in batches(k, len(Xf), steps_per_epoch(len(Xf), b), b, g_forget):
-                keep = keep_masks(model, b, g_forget)
+                keep = keep_mask(model, b, g_forget)
                 target = _rows_of(teacher_f, f)
                 net.gradient(Xf[f], lambda z: -loss_grad(distill_kl, z, target, t), keep)
                 optimizer.step()
         for r in batches(k, len(Xr), steps_per_epoch(len(Xr), b), b, g_retain):
-            keep = keep_masks(model, b, g_retain)
+            keep = keep_mask(model, b, g_retain)
             target = _rows_of(teacher_r, r)
 
             def grad(z):
@@ -127,7 +126,7 @@ def scrub(model, setting, generator, splits, params):
 
 
 def forget_gradient(net, X, y, scale=1.0):
-    """Add to ``net.grads`` scale * the gradient of each model's mean CE over all rows (X, y), no dropout."""
+    """Add to ``net.flat_grads`` scale * the gradient of each model's mean CE over all rows (X, y), no dropout."""
     k = net.model.n_models
     for start in range(0, len(X), GRADIENT_ROWS):
         Xc, yc = X[start:start + GRADIENT_ROWS], y[start:start + GRADIENT_ROWS]
@@ -146,9 +145,9 @@ def top_fraction(scores, fraction):
 def saliency_mask(model, splits, fraction):
     """SalUn's weight saliency: 1 on the ``fraction`` of each model's parameters with the largest
     |gradient of the forget rows' CE| (evaluation mode; the sign of the loss does not matter for |.|)."""
-    net = Network(model)
+    net = network(model)
     forget_gradient(net, splits.X_forget, splits.y_forget)
-    return top_fraction(net.grads.abs(), fraction)
+    return top_fraction(net.flat_grads.abs(), fraction)
 
 
 SALUN_WEIGHT_DECAY = 5e-4  # Unlearn-Saliency's random-label run: SGD, momentum 0.9, weight decay 5e-4
@@ -161,13 +160,13 @@ def random_labelling(model, generator, splits, params, mask=None):
     X = torch.cat([splits.X_forget, splits.X_retain])
     n_forget, n_classes = len(splits.X_forget), model.linears[-1].weight.shape[1]
     k, b = model.n_models, params["finetune_batch_size"]
-    net = Network(model)
-    optimizer = SGD(net, params["salun_lr"], weight_decay=SALUN_WEIGHT_DECAY, mask=mask)
+    net = network(model)
+    optimizer = sgd(net, params["salun_lr"], weight_decay=SALUN_WEIGHT_DECAY, mask=mask)
     for _ in range(params["salun_epochs"]):
         random = torch.randint(0, n_classes, (k, n_forget), generator=g_labels, device=g_labels.device)
         labels = torch.cat([random, splits.y_retain.expand(k, -1)], dim=1)
         for rows in batches(k, len(X), steps_per_epoch(len(X), b), b, g_rows):
-            keep = keep_masks(model, b, g_rows)
+            keep = keep_mask(model, b, g_rows)
             yb = labels.gather(1, rows)
             net.gradient(X[rows], lambda z: ce_grad(z, yb), keep)
             optimizer.step()
@@ -203,8 +202,8 @@ def _last_layers(model, k, generator, splits, params, reinitialise):
             for i in _norm_names(model, first):
                 out.norms[i].load_state_dict(fresh.norms[i].state_dict())
         _recompute_from(out, splits.X_retain, g_stats, first)
-    net = Network(out)
-    optimizer = SGD(net, params["last_layers_lr"], weight_decay=LAST_LAYERS_WEIGHT_DECAY, mask=net.layer_mask(first))
+    net = network(out)
+    optimizer = sgd(net, params["last_layers_lr"], weight_decay=LAST_LAYERS_WEIGHT_DECAY, mask=layer_mask(net, first))
     fine_tune(net, optimizer, splits.X_retain, splits.y_retain, epochs=params["last_layers_epochs"],
               batch_size=params["finetune_batch_size"], generator=g_retain, first=first)
     out = net.result()
@@ -244,12 +243,12 @@ def l1_sparse(model, weight, generator, splits, params):
     ``l1_epochs`` epochs at ``l1_lr`` (their runs: weight 1e-4, lr 0.01, 5-10 epochs)."""
     (g_retain,) = streams(generator, "retain")
     epochs = params["l1_epochs"]
-    net = Network(model)
-    optimizer = SGD(net, params["l1_lr"], weight_decay=L1_WEIGHT_DECAY)
+    net = network(model)
+    optimizer = sgd(net, params["l1_lr"], weight_decay=L1_WEIGHT_DECAY)
 
     def l1_term(epoch):
         if weight:
-            net.grads.add_(net.params.sign(), alpha=weight * (1 - epoch / epochs))
+            net.flat_grads.add_(net.flat_params.sign(), alpha=weight * (1 - epoch / epochs))
 
     fine_tune(net, optimizer, splits.X_retain, splits.y_retain, epochs=epochs,
               batch_size=params["finetune_batch_size"], generator=g_retain, before_step=l1_term)
@@ -280,12 +279,12 @@ def bad_teacher(model, setting, generator, splits, params):
     n_retain = max(1, round(len(Xr) * params["badteacher_retain_share"]))
     subset = torch.rand(k, len(Xr), generator=g_subset, device=Xr.device).argsort(dim=1)[:, :n_retain]
     pool = torch.cat([torch.arange(len(Xf), device=Xr.device).expand(k, -1), subset + len(Xf)], dim=1)  # (K, m)
-    net = Network(model)
-    optimizer = Adam(net, lr)
+    net = network(model)
+    optimizer = adam(net, lr)
     for _ in range(int(epochs)):
         for local in batches(k, pool.shape[1], steps_per_epoch(pool.shape[1], b), b, g_rows):
             rows = pool.gather(1, local)
-            keep = keep_masks(model, b, g_rows)
+            keep = keep_mask(model, b, g_rows)
             target = _rows_of(targets, rows)
             net.gradient(X[rows], lambda z: loss_grad(bad_teacher_loss, z, target), keep)
             optimizer.step()

@@ -12,16 +12,14 @@ import math
 
 import torch
 
+from nbutils.engine import batches, keep_mask, steps_per_epoch
 from nbutils.methods.baselines import GRADIENT_ROWS, fine_tune, forget_gradient
 from nbutils.methods.steps import (
-    SGD,
-    Network,
-    batches,
     ce_grad,
-    keep_masks,
     loss_grad,
+    network,
     retain_statistics,
-    steps_per_epoch,
+    sgd,
 )
 from nbutils.runtime import streams
 
@@ -49,20 +47,20 @@ def fcs(model, epochs, generator, splits, params):
     g_retain, g_pair, g_forget = streams(generator, "retain", "pair", "forget")
     Xr, yr, Xf = splits.X_retain, splits.y_retain, splits.X_forget
     k, b = model.n_models, params["finetune_batch_size"]
-    net = Network(model)
-    to_uniform = SGD(net, FCS_UNIFORM_LR)
-    forget_opt = SGD(net, FCS_FORGET_LR)
-    retain_opt = SGD(net, FCS_RETAIN_LR * b / 64, weight_decay=FCS_RETAIN_WEIGHT_DECAY)
+    net = network(model)
+    to_uniform = sgd(net, FCS_UNIFORM_LR)
+    forget_opt = sgd(net, FCS_FORGET_LR)
+    retain_opt = sgd(net, FCS_RETAIN_LR * b / 64, weight_decay=FCS_RETAIN_WEIGHT_DECAY)
     per_forget = steps_per_epoch(len(Xf), b)
     for f in batches(k, len(Xf), per_forget, b, g_forget):
-        net.gradient(Xf[f], lambda z: loss_grad(uniform_kl, z), keep_masks(model, b, g_forget))
+        net.gradient(Xf[f], lambda z: loss_grad(uniform_kl, z), keep_mask(model, b, g_forget))
         to_uniform.step()
     total, t = per_forget * int(epochs), 0
     for _ in range(int(epochs)):
         pairs = zip(batches(k, len(Xf), per_forget, b, g_forget), batches(k, len(Xr), per_forget, b, g_pair))
         for f, r in pairs:
-            keep_f, keep_r = keep_masks(model, b, g_forget), keep_masks(model, b, g_pair)
-            retain_logits = net.forward(Xr[r], keep_r)[0]
+            keep_f, keep_r = keep_mask(model, b, g_forget), keep_mask(model, b, g_pair)
+            retain_logits = net.forward(Xr[r], keep_r)[0].transpose(1, 2)
             net.gradient(Xf[f], lambda z: loss_grad(contrastive, z, retain_logits, FCS_TEMPERATURE), keep_f)
             lr = FCS_ETA_MIN + (FCS_FORGET_LR - FCS_ETA_MIN) * (1 + math.cos(math.pi * t / total)) / 2
             forget_opt.step(lr)
@@ -77,7 +75,7 @@ MSG_DAMPING, MSG_WEIGHT_DECAY = 0.1, 5e-4
 def msg_scores(model, splits, generator):
     """|gradient of CE(retain) - CE(forget)| by parameter name, the retain rows a random subset as large as the
     forget set (per model), evaluation mode."""
-    net = Network(model)
+    net = network(model)
     k, n_forget = model.n_models, len(splits.X_forget)
     subset = torch.rand(k, len(splits.X_retain), generator=generator, device=generator.device).argsort(dim=1)
     subset = subset[:, :n_forget]
@@ -112,9 +110,9 @@ def msg(model, rate, generator, splits, params):
             w.copy_(torch.where(chosen, fresh, w))
             damping[f"linears.{i}.weight"] = torch.where(chosen, 1.0, MSG_DAMPING)
     retain_statistics(out, splits.X_retain, g_stats)
-    net = Network(out)
-    factors = torch.ones_like(net.params)
-    views = net._views(factors)
+    net = network(out)
+    factors = torch.ones_like(net.flat_params)
+    views = net.views(factors)
     for name, d in damping.items():
         views[name].copy_(d)
     epochs = params["msg_epochs"]
@@ -125,10 +123,10 @@ def msg(model, rate, generator, splits, params):
         share = step / rising if step <= rising else (epochs + 1 - step) / (epochs + 1 - rising)
         return params["msg_lr"] * share
 
-    optimizer = SGD(net, params["msg_lr"], weight_decay=MSG_WEIGHT_DECAY)
+    optimizer = sgd(net, params["msg_lr"], weight_decay=MSG_WEIGHT_DECAY)
     fine_tune(net, optimizer, splits.X_retain, splits.y_retain, epochs=epochs,
               batch_size=params["finetune_batch_size"], generator=g_retain, lr_at=lr_at,
-              before_step=lambda epoch: net.grads.mul_(factors))
+              before_step=lambda epoch: net.flat_grads.mul_(factors))
     return retain_statistics(net.result(), splits.X_retain, g_stats)
 
 
@@ -152,8 +150,8 @@ def cfw(model, sigma, generator, splits, params):
     retain_statistics(out, Xr, g_stats)
     counts = torch.bincount(yr, minlength=n_classes).clamp(min=1).to(torch.float32)
     class_weights = len(yr) / (n_classes * counts)
-    net = Network(out)
-    optimizer = SGD(net, params["cfw_lr"], weight_decay=CFW_WEIGHT_DECAY)
+    net = network(out)
+    optimizer = sgd(net, params["cfw_lr"], weight_decay=CFW_WEIGHT_DECAY)
     epochs = params["cfw_epochs"]
     first = net.param["linears.0.weight"]
     for epoch in range(epochs):
