@@ -26,6 +26,7 @@ The block helpers at the end split K models into blocks that step side by side i
 drawing batches and dropout masks from a random stream of its own, so no number depends on the grouping.
 """
 
+import functools
 import math
 
 import torch
@@ -38,6 +39,7 @@ MODELS_PER_PASS = 64  # on CPU, a step runs over blocks of at most this many mod
 PARALLEL_BLOCKS = True  # on CPU, processes step groups of blocks side by side (False: one process)
 ROWS_PER_BLOCK = 512  # a second block (and process) only from 2 x 512 model-rows a step: below, mostly fixed costs
 MASK_BYTES = 16 * 2**20  # dropout bits drawn at once, at most (unless one step needs more)
+METHOD_BLOCKS, METHOD_BLOCK_ROWS = 2, 20_000  # a method splits its models in two blocks from this many retain rows
 
 
 class Stack:
@@ -400,3 +402,37 @@ def side_by_side(groups, tensors, work):
                 for t, value in zip(tensors, values):
                     t[block] = value
     return [returned for _, returned in results]
+
+
+def in_blocks(method):
+    """``method(model, value, generator, splits, params)`` run on blocks of models side by side, in processes.
+
+    From ``METHOD_BLOCK_ROWS`` retain rows and two models, the models split into ``METHOD_BLOCKS`` blocks,
+    each unlearned from a random stream of its own (:func:`block_streams`), in as many processes as torch may use
+    threads; the blocks depend on K and the table alone, so the thread count changes no number. Below, the
+    method runs on every model at once from ``generator``, as it is.
+    """
+    @functools.wraps(method)
+    def run(model, value, generator, splits, params):
+        k = model.n_models
+        if k < 2 or len(splits.X_retain) < METHOD_BLOCK_ROWS or splits.X_retain.device.type != "cpu":
+            return method(model, value, generator, splits, params)
+        size = math.ceil(k / METHOD_BLOCKS)
+        blocks = [slice(first, min(first + size, k)) for first in range(0, k, size)]
+        workers = runtime.workers_for(len(blocks), splits.X_retain.device) if PARALLEL_BLOCKS else 1
+        groups = [blocks[w::workers] for w in range(workers)]
+        streams = block_streams(groups, generator)
+        out = model.select(slice(None))
+        tensors = [*out.parameters(), *out.buffers()]
+
+        def work(group):
+            with torch.no_grad():
+                for block in group:
+                    part = method(model.select(block), value, streams[block.start], splits, params)
+                    for t, unlearned in zip(tensors, [*part.parameters(), *part.buffers()]):
+                        t[block] = unlearned
+
+        side_by_side(groups, tensors, work)
+        return out
+
+    return run

@@ -11,6 +11,7 @@ BatchNorm's running statistics in place and pays dispatch overhead per op,
 which is most of the cost for these tiny layers. K = 1 is the ordinary model.
 """
 
+import copy
 import math
 
 import torch
@@ -108,6 +109,15 @@ class MLPEnsemble(nn.Module):
             if keep_masks is not None:
                 h = h * keep_masks[i]
         return self.linears[-1](h)
+
+    def select(self, models):
+        """The models a slice selects, as an ensemble of their own (a copy)."""
+        part = copy.deepcopy(self)
+        with torch.no_grad():
+            for t in [*part.parameters(), *part.buffers()]:
+                t.data = t.data[models].clone()
+        part.n_models = len(range(self.n_models)[models])
+        return part
 
 
 def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):

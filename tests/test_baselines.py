@@ -74,6 +74,28 @@ def test_engine_gradient_is_autograds_for_any_loss_on_the_logits(dropout, batch_
         torch.testing.assert_close(ours.running_var, torchs.running_var)
 
 
+@pytest.mark.parametrize("name", ["neggrad", "cfw"])
+def test_a_method_on_large_tables_runs_in_blocks_the_same_in_one_process_or_two(name, small_splits, monkeypatch):
+    """Past METHOD_BLOCK_ROWS retain rows the models split in two blocks, each unlearned alone from its own stream,
+    in two processes at two threads and in one at one thread, with the same bits."""
+    monkeypatch.setattr(engine, "METHOD_BLOCK_ROWS", 100)
+    model = trained_like(make_ensemble(4))
+    setting = {"neggrad": (0.9, 1), "cfw": 0.1}[name]
+    before, outs = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs.append(METHODS[name].apply(model, setting, generator(), small_splits, BASELINE_PARAMS))
+    finally:
+        torch.set_num_threads(before)
+    assert same(*outs)
+    streams = engine.block_streams([[slice(0, 2), slice(2, 4)]], generator())
+    alone = METHODS[name].apply.__wrapped__(model.select(slice(2, 4)), setting, streams[2], small_splits,
+                                            BASELINE_PARAMS)
+    assert same(alone, outs[0].select(slice(2, 4)))
+    assert not same(outs[0].select(slice(0, 2)), model.select(slice(0, 2)))
+
+
 def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
     model = trained_like(make_ensemble(2, dropout=0.0))
     X = torch.randn(500, 8, generator=torch.Generator().manual_seed(2))

@@ -13,7 +13,7 @@ import copy
 
 import torch
 
-from nbutils.engine import batches, keep_mask, steps_per_epoch
+from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
 from nbutils.methods.steps import (
     adam,
     ce_grad,
@@ -58,6 +58,7 @@ def _rows_of(table, rows):
     return table[torch.arange(table.shape[0], device=rows.device).unsqueeze(1), rows]
 
 
+@in_blocks
 def neggrad(model, setting, generator, splits, params):
     """NegGrad+ (Kurmanji et al., NeurIPS 2023; as tuned in DeepUnlearn): minimise
     alpha * CE(retain batch) - (1 - alpha) * CE(forget batch) on paired batches, forget batches cycling.
@@ -86,6 +87,7 @@ def neggrad(model, setting, generator, splits, params):
 SCRUB_WEIGHT_DECAY = 5e-4  # the authors' small-scale setting (SGD, momentum 0.9)
 
 
+@in_blocks
 def scrub(model, setting, generator, splits, params):
     """SCRUB (Kurmanji et al., NeurIPS 2023): the student starts as the original, which is its teacher.
 
@@ -173,6 +175,7 @@ def random_labelling(model, generator, splits, params, mask=None):
     return net.result()
 
 
+@in_blocks
 def salun(model, fraction, generator, splits, params):
     """SalUn (Fan et al., ICLR 2024): random labelling with updates restricted to the salient weights.
 
@@ -220,6 +223,7 @@ def _recompute_from(model, X_retain, generator, first):
         model.norms[i].running_var.copy_(recomputed.norms[i].running_var)
 
 
+@in_blocks
 def cfk(model, k, generator, splits, params):
     """CF-k (Goel et al., 2022): fine-tune only the last k Linear layers (and the BatchNorms after them) on the
     retain rows, ``last_layers_epochs`` epochs of SGD at ``last_layers_lr``; every other parameter and buffer
@@ -227,6 +231,7 @@ def cfk(model, k, generator, splits, params):
     return _last_layers(model, k, generator, splits, params, reinitialise=False)
 
 
+@in_blocks
 def euk(model, k, generator, splits, params):
     """EU-k (Goel et al., 2022): re-initialise the last k Linear layers (and the BatchNorms after them) as a
     fresh model would, then train them alone on the retain rows as CF-k does. The re-initialised BatchNorms'
@@ -237,6 +242,7 @@ def euk(model, k, generator, splits, params):
 L1_WEIGHT_DECAY = 5e-4  # Unlearn-Sparse's fine-tuning: SGD, momentum 0.9, weight decay 5e-4
 
 
+@in_blocks
 def l1_sparse(model, weight, generator, splits, params):
     """l1-sparse fine-tuning (Jia et al., NeurIPS 2023): CE on the retain rows plus weight_t * ||theta||_1, the
     weight decaying linearly to 0 over the epochs (weight * (1 - epoch / epochs), as their code does).
@@ -261,6 +267,7 @@ def bad_teacher_loss(logits, targets):
     return distill_kl(logits, targets, 1.0)
 
 
+@in_blocks
 def bad_teacher(model, setting, generator, splits, params):
     """Bad Teacher (Chundawat et al., AAAI 2023): distil from the original on retain rows and from a randomly
     initialised model on forget rows, on batches mixing both.

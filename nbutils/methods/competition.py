@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from nbutils.engine import batches, keep_mask, steps_per_epoch
+from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
 from nbutils.methods.baselines import GRADIENT_ROWS, fine_tune, forget_gradient
 from nbutils.methods.steps import (
     ce_grad,
@@ -40,6 +40,7 @@ def contrastive(logits, retain_logits, temperature):
     return -similarity.log_softmax(dim=2).mean(dim=(1, 2)).sum()
 
 
+@in_blocks
 def fcs(model, epochs, generator, splits, params):
     """FCS, 1st place: one pass pulling the forget rows' outputs to uniform (KL), then ``epochs`` rounds of a
     contrastive pass (forget batches against detached retain batches, cosine-annealed learning rate) followed
@@ -86,6 +87,7 @@ def msg_scores(model, splits, generator):
     return {name: g.abs() for name, g in net.grad.items()}
 
 
+@in_blocks
 def msg(model, rate, generator, splits, params):
     """MSG, 2nd place: in every hidden Linear layer (the entry's convolutions; the head stays, as their fully
     connected layer does), re-initialise the ``rate`` of weights with the smallest |gradient of CE(retain) -
@@ -133,6 +135,7 @@ def msg(model, rate, generator, splits, params):
 CFW_FINAL_SIGMA, CFW_WEIGHT_DECAY = 0.005, 5e-4
 
 
+@in_blocks
 def cfw(model, sigma, generator, splits, params):
     """CFW, 3rd place: Gaussian noise of std ``sigma`` on the first layer's weights (the entry's code adds it to
     the model's stem convolution only; its default 0.6), then ``cfw_epochs`` epochs of class-balanced CE on
