@@ -293,13 +293,13 @@ class Adam:
 
 class SGD:
     """torch.optim.SGD's update on a list of tensors: g = grads + weight_decay * params, times ``mask`` (a list
-    like ``params``, or None), then momentum; params -= lr * g; ``grads`` are zeroed after each step.
+    like ``params``, or None), then momentum; params -= lr * g; ``grads`` are zeroed after each step if asked.
 
     A mask multiplies the whole update, weight decay included, so a 0 leaves a parameter bit-identical.
     """
 
-    def __init__(self, params, grads, lr, momentum=0.0, weight_decay=0.0, mask=None):
-        self.params, self.grads, self.lr = list(params), list(grads), lr
+    def __init__(self, params, grads, lr, momentum=0.0, weight_decay=0.0, mask=None, zero_grads=True):
+        self.params, self.grads, self.lr, self.zero_grads = list(params), list(grads), lr, zero_grads
         self.momentum, self.weight_decay, self.mask = momentum, weight_decay, mask
         self.buffer = None
 
@@ -317,7 +317,8 @@ class SGD:
                 torch._foreach_add_(self.buffer, g)
             g = self.buffer
         torch._foreach_add_(self.params, g, alpha=-(self.lr if lr is None else lr))
-        torch._foreach_zero_(self.grads)
+        if self.zero_grads:
+            torch._foreach_zero_(self.grads)
 
 
 # Random draws: batches and dropout masks

@@ -50,7 +50,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
 
     def run_group(group):
         blocks = [(block, engine.Stack.of(out, block)) for block in group]
-        sgd = {block.start: engine.SGD(stack.params, stack.grads, lr) for block, stack in blocks}
+        sgd = {block.start: engine.SGD(stack.params, stack.grads, lr, zero_grads=False) for block, stack in blocks}
         for first in range(0, steps, per_draw):
             rows_chunk = batches[first:first + per_draw]
             bits, noise = {}, {}
