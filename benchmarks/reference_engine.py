@@ -3,12 +3,18 @@
 A verbatim copy of ``train_ensemble`` from nbutils/train.py as of commit 713ff6d: autograd through the stacked
 model's forward (``MLPEnsemble``, whose forward is unchanged), activations laid out (model, feature, batch) for a
 segment of batches with each batch a strided slice, float dropout masks, ``torch.optim.Adam(fused=True)``.
-It trains the same ``MLPEnsemble`` objects, so the two engines start from identical weights.
+It trains the same ``MLPEnsemble`` objects, so the two engines start from identical weights. Its fine-tuning
+step, :func:`retain_sgd`, keeps the per-example algebra of that commit's ``nbutils/methods/gradients.py``
+(autograd for the deltas), frozen below.
 """
+
+import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from nbutils import cost, engine
 from nbutils.model import draw_keep_masks
 
 SEGMENT_ROWS = 16_384
@@ -53,14 +59,9 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator):
 def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigma=0.0):
     """The shared fine-tuning step of 713ff6d (nbutils/methods/finetune.py): autograd for the deltas at each
     BatchNorm output, einsums over per-example pieces, one update per parameter tensor."""
-    import copy
-
-    from nbutils.methods.finetune import batch_indices
-    from nbutils.methods.gradients import cross_entropy_grad, deltas, forward_pieces, squared_norms, weighted_sums
-
     out = copy.deepcopy(model)
     out.eval()
-    batches = batch_indices(out.n_models, len(X), steps, batch_size, generator)
+    batches = engine.batches(out.n_models, len(X), steps, batch_size, generator)  # the draws batch_indices made
     params = dict(out.named_parameters())
     for rows in batches:
         masks = draw_keep_masks(batch_size, out.n_models, out.hidden_sizes, out.dropout, generator)
@@ -76,3 +77,90 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
                 if sigma:
                     p.add_(torch.randn(p.shape, generator=generator, device=p.device) * sigma)
     return out
+
+
+# nbutils/methods/gradients.py as of 713ff6d, frozen
+
+
+@dataclass
+class Pieces:
+    """What one forward pass leaves for the per-example algebra, per hidden layer and for the head."""
+
+    inputs: list  # input of each Linear layer, (K, in, B)
+    normalised: list  # BatchNorm's normalised input x_hat of each hidden layer, (K, h, B)
+    scales: list  # gamma / sqrt(running_var + eps) of each hidden layer, (K, h, 1)
+    post_norm: list  # each BatchNorm output, (K, h, B): the graph nodes the deltas are taken at
+    logits: torch.Tensor  # (K, C, B)
+    weights: list  # each Linear layer's weight, (K, out, in): what a backward pass costs (:mod:`nbutils.cost`)
+
+
+def forward_pieces(model, X, keep_masks=None):
+    """Logits of every model for X, (K, F, B) or (B, F) shared, with their Pieces.
+
+    BatchNorm uses its running statistics; ``keep_masks`` (from :func:`nbutils.model.draw_keep_masks`) apply
+    dropout, which keeps each row's loss its own.
+    """
+    h = X if X.dim() == 3 else X.T.expand(model.n_models, -1, -1)
+    pieces = Pieces([], [], [], [], None, [linear.weight for linear in model.linears])
+    for i, (linear, norm) in enumerate(zip(model.linears, model.norms)):
+        if keep_masks is not None and i > 0:
+            h = h * keep_masks[i - 1]
+        pieces.inputs.append(h)
+        z = linear(h)
+        inv_std = torch.rsqrt(norm.running_var + norm.eps)[..., None]
+        x_hat = (z - norm.running_mean[..., None]) * inv_std
+        y = norm.weight[..., None] * x_hat + norm.bias[..., None]
+        pieces.normalised.append(x_hat.detach())
+        pieces.scales.append((norm.weight[..., None] * inv_std).detach())
+        pieces.post_norm.append(y)
+        h = F.relu(y)
+    if keep_masks is not None:
+        h = h * keep_masks[-1]
+    pieces.inputs.append(h)
+    pieces.logits = model.linears[-1](h)
+    return pieces
+
+
+def deltas(pieces, output_grad):
+    """Gradients of sum_b <output_grad_b, logits_b> at each BatchNorm output, and at the logits: (K, F, B) each.
+
+    ``output_grad`` (K, C, B) is each row's gradient of its own loss with respect to its logits.
+    """
+    found = torch.autograd.grad(pieces.logits, pieces.post_norm, output_grad, retain_graph=True)
+    cost.backward(pieces.weights, output_grad.shape[-1])
+    return [*found, output_grad]
+
+
+def _linear_deltas(pieces, d):
+    """Deltas at each Linear output: through BatchNorm's affine map for the hidden layers, as is for the head."""
+    return [dy * s for dy, s in zip(d[:-1], pieces.scales)] + [d[-1]]
+
+
+def squared_norms(pieces, d):
+    """Each row's squared gradient norm over all parameters of its model: (K, B)."""
+    total = 0
+    for a, dz in zip(pieces.inputs, _linear_deltas(pieces, d)):
+        dz2 = dz.square().sum(dim=1)
+        total = total + dz2 * a.square().sum(dim=1) + dz2
+    for x_hat, dy in zip(pieces.normalised, d[:-1]):
+        total = total + ((dy * x_hat).square() + dy.square()).sum(dim=1)
+    return total
+
+
+def weighted_sums(model, pieces, d, weights):
+    """sum_b weights_b * (row b's gradient), weights (K, B), by parameter name, shaped like the parameters."""
+    w = weights[:, None, :]
+    out = {}
+    for i, (a, dz) in enumerate(zip(pieces.inputs, _linear_deltas(pieces, d))):
+        out[f"linears.{i}.weight"] = torch.einsum("kob,kib->koi", dz * w, a)
+        out[f"linears.{i}.bias"] = (dz * w).sum(dim=2, keepdim=True)
+    for i, (x_hat, dy) in enumerate(zip(pieces.normalised, d[:-1])):
+        out[f"norms.{i}.weight"] = (dy * w * x_hat).sum(dim=2)
+        out[f"norms.{i}.bias"] = (dy * w).sum(dim=2)
+    return {name: out[name] for name, _ in model.named_parameters()}
+
+
+def cross_entropy_grad(logits, y):
+    """Each row's gradient of its cross-entropy with respect to its logits: softmax - one-hot, (K, C, B)."""
+    probs = logits.detach().softmax(dim=1)
+    return probs - F.one_hot(y, probs.shape[1]).transpose(-1, -2).to(probs.dtype)

@@ -140,17 +140,18 @@ def test_per_example_algebra_matches_autograd_row_by_row(dropout):
     X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
     masks = draw_keep_masks(10, 3, model.hidden_sizes, dropout, g) if dropout else None
     reference = per_example_autograd(model, X, y, masks)
-    pieces = gradients.forward_pieces(model, X, masks)
-    d = gradients.deltas(pieces, gradients.cross_entropy_grad(pieces.logits, y))
-    weights = torch.rand(3, 10, generator=g)
-    sums = gradients.squared_sums(model, pieces, d)
-    weighted = gradients.weighted_sums(model, pieces, d, weights)
+    stack = engine.Stack.of(model)
+    keep = torch.cat(masks, dim=1).transpose(1, 2) > 0 if dropout else None
+    cache, deltas, logits = finetune.row_deltas(stack, X.transpose(1, 2).contiguous(), y, keep)
+    sums = gradients.squared_sums(stack, cache, deltas)
     norms = sum(r.transpose(0, 1).flatten(2).square().sum(2) for r in reference.values())  # (K, B)
-    torch.testing.assert_close(gradients.squared_norms(pieces, d), norms)
+    torch.testing.assert_close(stack.row_norms(cache, deltas, logits), norms.sqrt())
+    weights = torch.rand(3, 10, generator=g)
+    stack.sum_rows(cache, [[t * weights.unsqueeze(2) for t in part] for part in deltas])
     for name, r in reference.items():
         torch.testing.assert_close(sums[name], r.square().sum(0))
         w = weights.T.reshape(10, 3, *[1] * (r.dim() - 2))
-        torch.testing.assert_close(weighted[name], (r * w).sum(0))
+        torch.testing.assert_close(stack.grad[name], (r * w).sum(0))
 
 
 @pytest.mark.parametrize("clip", [None, 0.5])
