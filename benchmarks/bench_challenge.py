@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nbutils import data, runtime
+from nbutils import runtime
 from nbutils.challenge import challenge_score
+from nbutils.data import reading, tensors
 from nbutils.metrics import predict
 from nbutils.train import fit_ensemble
 from record import append
@@ -33,9 +34,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     runtime.configure(args.threads)
     cpu = torch.device("cpu")
-    X, y = data.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
+    X, y = reading.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
                                flip_y=0.1, seed=42)
-    splits = data.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42)
+    splits = tensors.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42)
     original = fit_ensemble(PARAMS, splits.X_train, splits.y_train, args.models, runtime.generator(cpu, 0, "o"), False)[0]
     retrain = fit_ensemble(PARAMS, splits.X_retain, splits.y_retain, args.models, runtime.generator(cpu, 0, "r"), False)[0]
     unlearned, retrained = predict(original, splits), predict(retrain, splits)

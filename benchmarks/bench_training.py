@@ -21,7 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import reference_engine
-from nbutils import data, runtime
+from nbutils import runtime
+from nbutils.data import reading, tensors
 from nbutils.methods.finetune import retain_sgd
 from nbutils.model import MLPEnsemble
 from nbutils.train import train_ensemble
@@ -61,9 +62,9 @@ def measure(kind, k, epochs, steps, device_name, threads):
     """
     runtime.configure(threads)
     device = runtime.resolve_device(device_name)
-    X, y = data.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
+    X, y = reading.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
                                flip_y=0.1, seed=42)
-    splits = data.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42, device=device)
+    splits = tensors.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42, device=device)
     generator = runtime.generator(device, 0, "bench")
     model = None if kind == "seed" else MLPEnsemble(k, X.shape[1], PARAMS["hidden_sizes"], 2, PARAMS["dropout"],
                                                     generator)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nbutils import datasets, params  # noqa: E402
+from nbutils import params  # noqa: E402
+from nbutils.data import reading  # noqa: E402
 
 MESSY = Path(__file__).resolve().parents[1] / "tests" / "messy"
 N, C, D, E, ID = "numeric", "categorical", "dates", "empty", "id"
@@ -64,7 +65,7 @@ def kind_of(column):
 def by_reader(name, given):
     P = {**params.defaults(), "dataset": f"{'parquet' if name.endswith('parquet') else 'csv'}:{MESSY / name}",
          "target": "outcome", **given}
-    table = datasets.read(P)
+    table = reading.read(P)
     kinds = {**{c: N for c in table.numeric}, **{c: C for c in table.categorical}, table.id_column: ID}
     return {c: kinds.get(c, {"dates": D, "empty": E}.get(table.dropped.get(c))) for c in table.frame.columns}
 

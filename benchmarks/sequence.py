@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 import nbutils
-from nbutils import PARAMETERS, REPORTS, chain, datasets, params, runner
+from nbutils import PARAMETERS, REPORTS, chain, params, runner
+from nbutils.data import reading
 
 FILES = [PARAMETERS / "default.yaml"]
 FIXED = {"challenge_protocol": "one_original"}
@@ -58,7 +59,7 @@ def figures(run, first_test_acc):
 
 def table_rows(model):
     """(raw test rows, their labels as text) of the exported model in folder ``model``."""
-    table = datasets.read(params.validate(params.load(FILES)))
+    table = reading.read(params.validate(params.load(FILES)))
     position = {str(i): n for n, i in enumerate(table.ids)}
     positions = [position[i] for i in chain.read_ids(model, chain.TEST_IDS)]
     return table.frame.iloc[positions], np.array(table.class_names)[table.labels[positions]]
@@ -122,7 +123,7 @@ def main():
     FILES.extend(args.file)
     folder = REPORTS / "sequence"
     folder.mkdir(parents=True, exist_ok=True)
-    table, rng = datasets.read(params.validate(params.load(FILES))), np.random.default_rng(args.seed)
+    table, rng = reading.read(params.validate(params.load(FILES))), np.random.default_rng(args.seed)
     start, model, rows, first = time.perf_counter(), None, [], None
     for number in range(1, args.k + 1):
         ids, run = folder / f"request-{number}.txt", folder / f"request-{number}"

@@ -1,10 +1,17 @@
-"""Helpers for the noise-based unlearning benchmark; the master notebook is ``notebooks/unlearning.ipynb``."""
+"""Helpers for the noise-based unlearning benchmark; the master notebook is ``notebooks/unlearning.ipynb``.
+
+In the source tree every path below is the tree's. Installed from the wheel without the tree, the notebook and the
+parameter files are the copies the wheel holds inside the package, and the project root (relative paths in
+parameters are read from it, ``reports/`` is written under it) is the working directory.
+"""
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "unlearning.ipynb"
-PARAMETERS = ROOT / "parameters"
+PACKAGE = Path(__file__).resolve().parent
+IN_SOURCE_TREE = (PACKAGE.parent / "notebooks" / "unlearning.ipynb").is_file()
+ROOT = PACKAGE.parent if IN_SOURCE_TREE else Path.cwd()
+NOTEBOOK = (ROOT if IN_SOURCE_TREE else PACKAGE) / "notebooks" / "unlearning.ipynb"
+PARAMETERS = (ROOT if IN_SOURCE_TREE else PACKAGE) / "parameters"
 REPORTS = ROOT / "reports"
 KERNEL = "unlearning"
 

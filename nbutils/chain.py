@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nbutils import ROOT, datasets, results
+from nbutils import ROOT, results
+from nbutils.data import forget_requests, reading, refusals, splits
 
 RECORD = "deletion-record.json"
 WEIGHTS = "model.safetensors"
@@ -41,8 +42,8 @@ def sha256_file(path):
 def table_sha256(P, table):
     """(SHA-256, what it hashes): a csv:/parquet: table's file bytes (``sha256sum`` gives the same), else a
     bundled table's columns and values as read."""
-    if P["dataset"].split(":", 1)[0] in datasets.FILE_KINDS:
-        return sha256_file(datasets.input_files(P)[0]), "file"
+    if P["dataset"].split(":", 1)[0] in reading.FILE_KINDS:
+        return sha256_file(reading.input_files(P)[0]), "file"
     digest = hashlib.sha256(json.dumps(list(map(str, table.frame.columns))).encode())
     digest.update(pd.util.hash_pandas_object(table.frame, index=False).to_numpy().tobytes())
     return digest.hexdigest(), "frame"
@@ -68,7 +69,7 @@ def parameters_kept(P):
 
 def folder(path):
     """An exported model's folder: relative paths from the project root."""
-    return datasets.resolve(path)
+    return reading.resolve(path)
 
 
 def shown(path):
@@ -121,7 +122,7 @@ def rows(table, request, P):
     earlier = np.array([position[i] for i in forgotten_so_far(path)], dtype=int)
     forget = requested(table, request, test, earlier)
     retain = np.setdiff1d(np.arange(len(table.ids)), np.concatenate([test, earlier, forget]))
-    return datasets.RowSplit(retain, forget, test, read_record(path)["split"]["stratified"])
+    return splits.RowSplit(retain, forget, test, read_record(path)["split"]["stratified"])
 
 
 def requested(table, request, test, earlier):
@@ -162,9 +163,9 @@ def problems(P):
     if out:
         return out
     try:
-        table = datasets.read(P)
-        request = datasets.forget_request(table, P)
-    except datasets.DataError as error:
+        table = reading.read(P)
+        request = forget_requests.forget_request(table, P)
+    except refusals.DataError as error:
         return error.problems
     return _table_problems(P, table, record) or _request_problems(table, request, chain, P)
 
@@ -205,8 +206,8 @@ def _request_problems(table, request, chain, P):
                    "them: leave them out of the request")
     n_retain = len(ids) - len(test) - len(set(earlier) | set(forget))
     for split, n in {"forget": len(forget), "retain": n_retain}.items():
-        if n < datasets.MIN_ROWS:
-            out.append(f"the {split} set would have only {n} of the {datasets.MIN_ROWS} rows needed to evaluate it; "
+        if n < refusals.MIN_ROWS:
+            out.append(f"the {split} set would have only {n} of the {refusals.MIN_ROWS} rows needed to evaluate it; "
                        + ("request more rows (a class or condition forgets only rows not forgotten before and "
                           "not in the test rows)" if split == "forget" else "forget fewer rows, or retrain"))
     return out

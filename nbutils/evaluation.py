@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nbutils import cost, data, exported, intervals, runtime
+from nbutils import cost, exported, intervals, runtime
 from nbutils.challenge import challenge_score, logit_scaled_confidence
+from nbutils.data import tensors
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
 from nbutils.methods import METHODS, importance
@@ -89,7 +90,7 @@ class Replicate:
     number: int
     stage: str  # "tuning" or "report"
     full: bool  # scored in full (False: accuracies and the challenge score only, no ceiling)
-    dataset: object  # data.Dataset
+    dataset: object  # tensors.Dataset
     reference: Reference
     references: list  # Scored rows of the reference ensembles
     losses: dict  # {"original"/"retrain": (K, epochs) training losses}
@@ -263,7 +264,7 @@ def tuning_replicate(params, dataset, number, methods, device):
     """Tuning replicate ``number`` > 0, for the choice of operating points alone: its own forget set (for a
     ``random`` request), original and retrained ensembles (no ceiling), and every setting of each of ``methods``,
     scored without the attacks. Returns the :class:`Scored` of its references, then of each setting."""
-    replicate = train_references(params, data.for_replicate(dataset, params, device, number), device, number,
+    replicate = train_references(params, tensors.for_replicate(dataset, params, device, number), device, number,
                                  full=False)
     return [*replicate.references, *(s for name in methods for s in sweep(name, params, replicate, device))]
 
@@ -271,7 +272,7 @@ def tuning_replicate(params, dataset, number, methods, device):
 def report_replicate(params, dataset, number, configurations, device):
     """Report replicate ``number``: fresh data (for a ``random`` request), references and ``configurations``
     [(method, setting label)], each scored in full. Returns their :class:`Scored`, references first."""
-    replicate = train_references(params, data.for_replicate(dataset, params, device, number), device, number,
+    replicate = train_references(params, tensors.for_replicate(dataset, params, device, number), device, number,
                                  stage="report")
     return fresh(params, replicate, configurations, device)
 

@@ -19,7 +19,8 @@ import numpy as np
 import skops.io
 from safetensors.torch import save_file
 
-from nbutils import chain, cost, datasets, evaluation, runtime
+from nbutils import chain, cost, evaluation, runtime
+from nbutils.data import reading
 from nbutils.methods import METHODS
 from nbutils.results import replaced_when_written, write_atomically
 
@@ -56,7 +57,7 @@ def evidence(decision, report_results):
 
 def record(P, dataset, decision, macs, seconds, stream, report_results, retrain_macs, device):
     """The deletion record as a dict (the file SHA-256s are added by :func:`write`)."""
-    table = datasets.read(P)
+    table = reading.read(P)
     sha, of = chain.table_sha256(P, table)
     forgotten = chain.ids_text(dataset.ids["forget"]).encode()  # the bytes of forgotten-ids.txt
     parent = None

@@ -12,7 +12,8 @@ import skops.io
 import torch
 from safetensors.torch import load_file
 
-from nbutils import chain, datasets
+from nbutils import chain
+from nbutils.data import column_kinds
 from nbutils.model import MLPEnsemble
 
 
@@ -36,7 +37,7 @@ def load_preprocessing(path):
 
 class ExportedModel:
     """An exported model that predicts from raw rows: ``predict_proba(frame)`` and ``predict(frame)`` take a
-    pandas DataFrame with the table's feature columns, as ``nbutils.datasets.read`` gives them (other columns,
+    pandas DataFrame with the table's feature columns, as ``nbutils.data.reading.read`` gives them (other columns,
     the target's included, are ignored).
 
     Attributes: ``classes_`` (the labels as the table spells them, in the order of ``predict_proba``'s columns),
@@ -57,8 +58,8 @@ class ExportedModel:
             raise ValueError(f"the rows lack the model's feature columns {missing}; give every column of the table "
                              f"it was trained on (numeric {self._columns['numeric']}, categorical "
                              f"{self._columns['categorical']})")
-        table = types.SimpleNamespace(frame=frame, **self._columns)  # what datasets.features reads of a table
-        features = datasets.features(table, np.arange(len(frame)))
+        table = types.SimpleNamespace(frame=frame, **self._columns)  # what column_kinds.features reads of a table
+        features = column_kinds.features(table, np.arange(len(frame)))
         encoded = self.preprocessing["columns"].transform(features)
         return np.asarray(encoded.toarray() if hasattr(encoded, "toarray") else encoded, dtype=np.float32)
 

@@ -4,7 +4,7 @@ Papermill only warns about a name the notebook does not define, then runs on
 the default. We refuse it instead, before any training, and check types and
 values the same way whether a run comes from ``python -m nbutils run``, plain
 ``papermill`` or JupyterLab. The valid methods are the notebook's default
-``methods``. The data parameters are checked by ``datasets.problems``, which reads
+``methods``. The data parameters are checked by ``data.splits.problems``, which reads
 the table (and a forget request's file) once; a request on an exported model (``original_model``) by
 ``chain.problems``, against its deletion records. This module imports no PyTorch, so the
 command line answers bad input at once.
@@ -18,8 +18,9 @@ import math
 
 import yaml
 
-from nbutils import NOTEBOOK, chain, datasets
-from nbutils.datasets import split_sizes
+from nbutils import NOTEBOOK, chain
+from nbutils.data import splits
+from nbutils.data.splits import split_sizes
 
 NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
                "langevin_sigmas", "dampening_lambdas", "cfw_sigmas"]
@@ -310,7 +311,7 @@ def validate(given, notebook=NOTEBOOK):
         params = {**known, **given}
         if params["original_model"]:  # one exported model: the only protocol it has, whatever was given
             params["challenge_protocol"] = "one_original"
-        problems = (_value_problems(params, known["methods"]) or datasets.problems(params)
+        problems = (_value_problems(params, known["methods"]) or splits.problems(params)
                     or (chain.problems(params) if params["original_model"] else []))
     if problems:
         raise ParameterError("bad parameters:\n  - " + "\n  - ".join(problems))

@@ -13,7 +13,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
 from traitlets import Unicode
 
-from nbutils import KERNEL, NOTEBOOK, params
+from nbutils import IN_SOURCE_TREE, KERNEL, NOTEBOOK, ROOT, params
 from nbutils.results import run_folder, write_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"  # report/: the lab template, figures with their alternative text
@@ -82,11 +82,14 @@ class LocalKernelManager(AsyncKernelManager):
 
 
 def _execute(notebook, output, parameters, *, kernel, cell_timeout, progress, kernel_starts=3):
-    """papermill.execute_notebook, retrying a kernel that fails to start."""
+    """papermill.execute_notebook, retrying a kernel that fails to start. The kernel works in the notebook's folder;
+    installed without the source tree, in the project root (the working directory), from which its ``nbutils``
+    reads relative paths as this process does."""
+    cwd = Path(notebook).parent if IN_SOURCE_TREE else ROOT
     for attempt in range(1, kernel_starts + 1):
         try:
             return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel,
-                                              cwd=str(Path(notebook).parent), execution_timeout=cell_timeout,
+                                              cwd=str(cwd), execution_timeout=cell_timeout,
                                               progress_bar=progress, kernel_manager_class=LocalKernelManager)
         except (RuntimeError, TimeoutError, zmq.ZMQError):
             if attempt == kernel_starts or not _no_cell_started(output):

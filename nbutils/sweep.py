@@ -30,7 +30,8 @@ import yaml
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm import tqdm
 
-from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, datasets, params, runner
+from nbutils import KERNEL, NOTEBOOK, REPORTS, ROOT, params, runner
+from nbutils.data import reading
 from nbutils.results import write_atomically
 
 SWEEP_KEYS = {"base", "parameters", "scenarios", "axes", "exclude", "seed"}
@@ -153,7 +154,7 @@ def digest(validated):
     """A hash of a run's validated parameters, less where it is written, and of the size and modification
     time of the data files they read (an edited table or ids file makes the run outdated)."""
     kept = {k: v for k, v in validated.items() if k not in UNHASHED}
-    kept["input files"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in datasets.input_files(validated)]
+    kept["input files"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in reading.input_files(validated)]
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

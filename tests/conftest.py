@@ -4,7 +4,8 @@ import shutil
 import pytest
 import torch
 
-from nbutils import PARAMETERS, REPORTS, data, runner, runtime
+from nbutils import PARAMETERS, REPORTS, runner, runtime
+from nbutils.data import reading, tensors
 from nbutils.model import MLPEnsemble
 
 CPU = torch.device("cpu")
@@ -30,16 +31,16 @@ def smoke_run():
 @pytest.fixture(scope="session")
 def seed_splits():
     """The seed's table and splits."""
-    X, y = data.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
+    X, y = reading.make_synthetic(n_samples=2000, n_features=20, n_informative=15, n_redundant=3, n_classes=2,
                                flip_y=0.1, seed=42)
-    return data.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42)
+    return tensors.split(X, y, test_ratio=0.2, forget_ratio=0.1, seed=42)
 
 
 @pytest.fixture(scope="session")
 def small_splits():
-    X, y = data.make_synthetic(n_samples=400, n_features=8, n_informative=6, n_redundant=1, n_classes=2,
+    X, y = reading.make_synthetic(n_samples=400, n_features=8, n_informative=6, n_redundant=1, n_classes=2,
                                flip_y=0.05, seed=0)
-    return data.split(X, y, test_ratio=0.25, forget_ratio=0.1, seed=0)
+    return tensors.split(X, y, test_ratio=0.25, forget_ratio=0.1, seed=0)
 
 
 def make_ensemble(k, n_features=8, hidden=(16, 8), dropout=0.3, seed=0):

@@ -8,7 +8,8 @@ import pytest
 import torch
 import yaml
 
-from nbutils import PARAMETERS, data, datasets
+from nbutils import PARAMETERS
+from nbutils.data import column_kinds, description, forget_requests, reading, splits, tensors
 
 BASE = dict(dataset="synthetic", target="", id_column="", categorical_columns=[], numeric_columns=[], drop_columns=[],
             na_values=[], csv_separator="", csv_encoding="", csv_decimal="", normalize_labels=False,
@@ -48,7 +49,7 @@ def csv_params(path, **given):
 
 
 def problems_of(P):
-    return "\n".join(datasets.problems(P))
+    return "\n".join(splits.problems(P))
 
 
 # The seed's scenario
@@ -67,19 +68,19 @@ def test_splits_are_stratified_and_scaled_on_the_retain_rows(seed_splits):
 
 
 def test_load_gives_the_seeds_splits_for_the_default_parameters(seed_splits):
-    loaded = data.load(params())  # the seed's test rows; the forget set is drawn per replicate (data.load)
+    loaded = tensors.load(params())  # the seed's test rows; the forget set is drawn per replicate (tensors.load)
     assert loaded.splits.sizes == seed_splits.sizes and torch.equal(loaded.splits.y_test, seed_splits.y_test)
-    assert sorted(loaded.ids["test"]) == sorted(datasets.split_rows(
-        datasets.from_arrays(*data.make_synthetic(**SYNTHETIC)), datasets.RANDOM, test_ratio=0.2, forget_ratio=0.1,
-        seed=42).test.tolist())
+    assert sorted(loaded.ids["test"]) == sorted(splits.split_rows(
+        reading.from_arrays(*reading.make_synthetic(**SYNTHETIC)), forget_requests.RANDOM, test_ratio=0.2,
+        forget_ratio=0.1, seed=42).test.tolist())
     assert loaded.class_names == ["0", "1"] and loaded.n_features == 20
 
 
 def test_encoding_in_chunks_equals_encoding_at_once(monkeypatch):
     P = params("datasets/penguins.yaml")
-    whole = data.load(P).splits
-    monkeypatch.setattr(data, "CHUNK_ROWS", 7)
-    torch.testing.assert_close(data.load(P).splits.X_retain, whole.X_retain, rtol=0, atol=0)
+    whole = tensors.load(P).splits
+    monkeypatch.setattr(tensors, "CHUNK_ROWS", 7)
+    torch.testing.assert_close(tensors.load(P).splits.X_retain, whole.X_retain, rtol=0, atol=0)
 
 
 # Every shipped dataset and scenario
@@ -92,8 +93,8 @@ SHIPPED = [["datasets/synthetic.yaml"], ["datasets/breast_cancer.yaml"], ["datas
 @pytest.mark.parametrize("files", SHIPPED, ids=lambda files: "+".join(f.split("/")[1][:-5] for f in files))
 def test_shipped_parameter_files_load_with_disjoint_splits(files):
     P = params(*files)
-    assert datasets.problems(P) == []
-    loaded = data.load(P)
+    assert splits.problems(P) == []
+    loaded = tensors.load(P)
     ids = {name: set(v.tolist()) for name, v in loaded.ids.items()}
     assert not ids["forget"] & ids["test"] and not ids["forget"] & ids["retain"] and not ids["retain"] & ids["test"]
     for name, n in loaded.splits.sizes.items():
@@ -104,14 +105,14 @@ def test_shipped_parameter_files_load_with_disjoint_splits(files):
 
 
 def test_string_labels_keep_their_names():
-    loaded = data.load(params("datasets/penguins.yaml"))
+    loaded = tensors.load(params("datasets/penguins.yaml"))
     assert loaded.class_names == ["Adelie", "Chinstrap", "Gentoo"] and loaded.n_classes == 3
     assert "island_Dream" in loaded.feature_names and "sex_female" in loaded.feature_names
 
 
 def test_relative_paths_are_read_from_the_project_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as papermill runs the notebook from notebooks/
-    loaded = data.load(params("datasets/example.yaml"))
+    loaded = tensors.load(params("datasets/example.yaml"))
     assert sorted(loaded.ids["forget"]) == (PARAMETERS / "datasets/example/forget_ids.txt").read_text().split()
 
 
@@ -124,7 +125,7 @@ def test_imputation_and_encoding_are_fit_on_the_retain_rows_only(tmp_path):
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     P = params(dataset=f"csv:{path}", target="y", forget="where:c == 'only_forgotten'")
-    loaded = data.load(P)
+    loaded = tensors.load(P)
     assert "c_only_forgotten" not in loaded.feature_names  # unknown to the encoder
     X_forget = pd.DataFrame(loaded.splits.X_forget.numpy(), columns=loaded.feature_names)
     assert (X_forget[["c_a", "c_b"]] == 0).all().all()  # encoded as all zeros
@@ -134,7 +135,7 @@ def test_imputation_and_encoding_are_fit_on_the_retain_rows_only(tmp_path):
 
 
 def test_declared_kinds_override_detection(patients):
-    loaded = data.load(csv_params(patients, categorical_columns=["age"], drop_columns=["colour"]))
+    loaded = tensors.load(csv_params(patients, categorical_columns=["age"], drop_columns=["colour"]))
     assert not any(f.startswith("colour") for f in loaded.feature_names)
     assert sum(f.startswith("age_") for f in loaded.feature_names) > 10
     assert loaded.description.columns.loc["colour", "kind"] == "dropped"
@@ -143,7 +144,7 @@ def test_declared_kinds_override_detection(patients):
 # Forget scenarios
 
 def test_class_forgetting_forgets_every_training_row_of_the_class_and_tests_on_it():
-    loaded = data.load(params("datasets/penguins.yaml", "forget/penguins_class.yaml"))
+    loaded = tensors.load(params("datasets/penguins.yaml", "forget/penguins_class.yaml"))
     chinstrap = loaded.class_names.index("Chinstrap")
     s = loaded.splits
     assert (s.y_forget == chinstrap).all() and not (s.y_retain == chinstrap).any()
@@ -154,8 +155,8 @@ def test_class_forgetting_forgets_every_training_row_of_the_class_and_tests_on_i
 
 
 def test_where_forgets_exactly_the_matching_rows():
-    table = datasets.read(params("datasets/penguins.yaml"))
-    loaded = data.load(params("datasets/penguins.yaml", forget="where:island == 'Dream' and body_mass_g > 3800"))
+    table = reading.read(params("datasets/penguins.yaml"))
+    loaded = tensors.load(params("datasets/penguins.yaml", forget="where:island == 'Dream' and body_mass_g > 3800"))
     expected = np.flatnonzero((table.frame["island"] == "Dream") & (table.frame["body_mass_g"] > 3800))
     assert sorted(loaded.ids["forget"]) == expected.tolist()
 
@@ -165,7 +166,7 @@ def test_ids_forget_the_listed_rows(patients, tmp_path, listing):
     wanted = ["r3", "r17", "r40", "r41", "r42", "r60", "r61", "r90", "r91", "r100", "r119"]
     path = tmp_path / ("ids.txt" if listing == "text" else "ids.csv")
     path.write_text("\n".join(wanted) + "\n" if listing == "text" else "id,reason\n" + "".join(f"{i},gdpr\n" for i in wanted))
-    loaded = data.load(csv_params(patients, forget=f"ids:{path}"))
+    loaded = tensors.load(csv_params(patients, forget=f"ids:{path}"))
     assert sorted(loaded.ids["forget"]) == sorted(wanted)
     assert not set(loaded.ids["test"]) & set(wanted)
 
@@ -173,12 +174,12 @@ def test_ids_forget_the_listed_rows(patients, tmp_path, listing):
 def test_ids_are_row_positions_without_an_id_column(patients, tmp_path):
     path = tmp_path / "rows.txt"
     path.write_text("\n".join(str(i) for i in range(0, 120, 10)))
-    loaded = data.load(csv_params(patients, id_column="", drop_columns=["id"], forget=f"ids:{path}"))
+    loaded = tensors.load(csv_params(patients, id_column="", drop_columns=["id"], forget=f"ids:{path}"))
     assert sorted(loaded.ids["forget"]) == list(range(0, 120, 10))
 
 
 def test_description_counts_rows_columns_missing_values_and_classes(patients):
-    loaded = data.load(csv_params(patients))
+    loaded = tensors.load(csv_params(patients))
     d = loaded.description
     assert d.overview["rows"] == 120 and d.overview["numeric features"] == 1 and d.overview["categorical features"] == 1
     assert d.columns.loc["id", "kind"] == "id" and d.columns.loc["age", "missing"] > 0
@@ -189,14 +190,16 @@ def test_description_counts_rows_columns_missing_values_and_classes(patients):
 def test_rows_without_a_label_are_left_out(tmp_path):
     frame = pd.DataFrame({"x": range(100), "y": ["a", "b", None, "c"] * 25})
     frame.to_csv(tmp_path / "t.csv", index=False)
-    loaded = data.load(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y"))
+    loaded = tensors.load(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y"))
     assert sum(loaded.splits.sizes.values()) == 75 and loaded.description.overview["rows left out (no target value)"] == 25
 
 
 # Bad input: refused before any training, each with its fix
 
 def test_validation_imports_no_pytorch():
-    code = "import sys, nbutils.datasets; assert 'torch' not in sys.modules"
+    modules = ", ".join(f"nbutils.data.{m}" for m in ["reading", "column_kinds", "forget_requests", "splits",
+                                                       "description"])
+    code = f"import sys, nbutils.params, {modules}; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -307,7 +310,7 @@ def test_infinite_numbers_are_refused_before_training(tmp_path):
 def test_unknown_override_columns_and_too_many_categories_are_refused(patients, monkeypatch):
     assert "drop_columns: no column 'colur' (did you mean 'colour'?)" in problems_of(
         csv_params(patients, drop_columns=["colur"]))
-    monkeypatch.setattr(datasets, "MAX_CATEGORIES", 100)
+    monkeypatch.setattr(column_kinds, "MAX_CATEGORIES", 100)
     assert problems_of(csv_params(patients)) == ""  # the id column is no feature
     assert "column 'id' has 120 distinct values" in problems_of(csv_params(patients, id_column=""))
 
@@ -317,7 +320,7 @@ def test_unknown_forget_kind_is_refused():
 
 
 # Messy files (issue 18): tests/messy/ holds each as a new user's file comes (BOM, CRLF, quotes, padding);
-# make_messy.py writes them. Every case is settled by datasets.problems, before any training.
+# make_messy.py writes them. Every case is settled by splits.problems, before any training.
 
 MESSY = Path(__file__).parent / "messy"
 
@@ -339,7 +342,7 @@ def forgotten_ids():
                                             "no header line"),
                                            ("ids_header.csv", "after a header line 'patient_id'")])
 def test_every_line_of_an_id_list_is_an_id_unless_it_names_the_id_column(listing, read):  # cases 1 and 9
-    loaded = data.load(messy("patients.csv", forget=f"ids:{MESSY / listing}"))
+    loaded = tensors.load(messy("patients.csv", forget=f"ids:{MESSY / listing}"))
     assert sorted(loaded.ids["forget"]) == forgotten_ids() and len(forgotten_ids()) == 30
     assert all(i.startswith("00") for i in forgotten_ids())  # zero-padded ids kept as text
     assert "Forget the 30 rows" in loaded.scenario and read in loaded.scenario
@@ -369,12 +372,13 @@ def test_repeated_column_names_are_refused_by_name(name):  # cases 2 and 12
 
 
 def test_only_empty_cells_are_missing_unless_na_values_names_more():  # case 3
-    table = datasets.read(messy("patients.csv"))
+    table = reading.read(messy("patients.csv"))
     assert table.class_names == ["NA", "high", "low"] and table.n_unlabelled == 0
     assert (table.frame["smoking"] == "None").sum() > 50 and table.frame["smoking"].isna().sum() > 0
-    assert "empty cells only" in data.load(messy("patients.csv", forget="class:NA")).description.overview["missing values"]
-    assert "Forget the 58 rows where" in data.load(messy("patients.csv", forget='where:smoking == "None"')).scenario
-    table = datasets.read(messy("patients.csv", na_values=["None", "NA"]))
+    overview = tensors.load(messy("patients.csv", forget="class:NA")).description.overview
+    assert "empty cells only" in overview["missing values"]
+    assert "Forget the 58 rows where" in tensors.load(messy("patients.csv", forget='where:smoking == "None"')).scenario
+    table = reading.read(messy("patients.csv", na_values=["None", "NA"]))
     assert table.class_names == ["high", "low"] and table.n_unlabelled > 0 and "None" not in set(table.frame["smoking"])
     assert table.reading["missing values"] == ("empty cells and 'None', 'NA' (na_values: 85 cells, in 'smoking' 58, "
                                                "'outcome' 27)")
@@ -382,11 +386,11 @@ def test_only_empty_cells_are_missing_unless_na_values_names_more():  # case 3
 
 def test_label_spellings_that_differ_in_case_or_spaces_are_warned_about_or_merged():  # case 4
     spelt = pd.read_csv(MESSY / "labels.csv", encoding="utf-8-sig", keep_default_na=False)["answer"]
-    table = datasets.read(messy("labels.csv", target="answer"))
+    table = reading.read(messy("labels.csv", target="answer"))
     assert {"yes", "Yes", "YES", "yes "} <= set(table.class_names)
     assert "differ only in case or surrounding spaces are separate classes" in table.notes[0]
     assert "normalize_labels: true" in table.notes[0]
-    loaded = data.load(messy("labels.csv", target="answer", normalize_labels=True, forget="class:yes"))
+    loaded = tensors.load(messy("labels.csv", target="answer", normalize_labels=True, forget="class:yes"))
     assert loaded.class_names == ["maybe", "no", "yes"] and "normalize_labels merged" in loaded.description.notes
     yes = spelt.str.strip().str.lower().eq("yes").sum()
     assert loaded.splits.sizes["forget"] + (loaded.splits.y_test == 2).sum().item() == yes
@@ -397,30 +401,30 @@ def test_mostly_numeric_text_columns_are_named_with_their_stray_values():  # cas
     assert "column 'income' has 118 distinct values in 120 rows" in found and "it is mostly numbers" in found
     assert "holds text, e.g. '?', 'unknown' (4 such values)" in problems_of(
         messy("stray_numbers.csv", numeric_columns=["income"]))
-    table = datasets.read(messy("stray_numbers.csv", drop_columns=["income"]))
+    table = reading.read(messy("stray_numbers.csv", drop_columns=["income"]))
     assert table.categorical == ["visits"] and "column 'visits' is mostly numbers, but 7 values are not" in table.notes[0]
-    assert datasets.read(messy("stray_numbers.csv", na_values=["?", "unknown"])).numeric == ["income", "visits", "age"]
+    assert reading.read(messy("stray_numbers.csv", na_values=["?", "unknown"])).numeric == ["income", "visits", "age"]
 
 
 def test_categories_are_capped_relative_to_the_rows_and_dates_left_out():  # case 6
     found = problems_of(messy("identifiers.csv"))
     assert "column 'email' has 120 distinct values in 120 rows, too many to one-hot encode (at most 60" in found
-    table = datasets.read(messy("identifiers.csv", drop_columns=["email"]))
+    table = reading.read(messy("identifiers.csv", drop_columns=["email"]))
     assert table.dropped == {"email": "drop_columns", "visit_date": "dates", "updated": "dates"}
     assert table.numeric == ["age"] and "left out of the features: 'visit_date', 'updated' (dates" in table.notes[0]
     for values in (["1st", "2nd"], ["T1", "T2"], ["10-12", "1/2"], ["may", "june"], ["3", "4"]):
-        assert not datasets._looks_like_dates(pd.Series(values))
+        assert not column_kinds._looks_like_dates(pd.Series(values))
 
 
 def test_empty_columns_are_dropped_before_encoding():  # case 7
-    loaded = data.load(messy("empty_columns.csv"))
+    loaded = tensors.load(messy("empty_columns.csv"))
     assert loaded.feature_names == ["age"]
     assert loaded.description.columns.loc[["notes", "Unnamed: 3"], "kind"].tolist() == ["dropped (empty)"] * 2
     assert "'notes', 'Unnamed: 3' (no value in any row)" in loaded.description.notes
 
 
 def test_the_separator_is_detected_or_named():  # case 8
-    table = datasets.read(messy("semicolons.csv"))
+    table = reading.read(messy("semicolons.csv"))
     assert table.numeric == ["age", "monthly income"]
     assert table.reading["read as"] == "CSV (UTF-8 with a byte-order mark), fields separated by ';' (detected)"
     assert "the file looks ';'-separated; set csv_separator: ';'" in problems_of(messy("semicolons.csv", csv_separator=","))
@@ -442,7 +446,7 @@ def test_a_space_after_the_colon_is_accepted():  # case 11 (the YAML mapping is 
 def test_the_scenario_sentence_keeps_backticked_names_in_html():  # case 13
     from nbconvert.filters.markdown import markdown2html
 
-    loaded = data.load(messy("patients.csv", forget='where:`monthly income` > 3000 and `class` == "A"'))
+    loaded = tensors.load(messy("patients.csv", forget='where:`monthly income` > 3000 and `class` == "A"'))
     html = markdown2html(loaded.scenario)
     assert "<code>`monthly income` &gt; 3000 and `class` == &quot;A&quot;</code>" in html
 
@@ -479,7 +483,7 @@ CLASSES = {"synthetic": "2", "breast_cancer": "benign", "penguins": "Chinstrap",
 
 
 def named_rows(table, kind, P, tmp_path):
-    """(forget parameter, the table positions it names), worked out without datasets' forget code."""
+    """(forget parameter, the table positions it names), worked out without the forget_requests code."""
     frame = table.frame
     if kind == "class":
         return f"class:{CLASSES[P['name']]}", np.flatnonzero(frame[table.target].astype(str) == CLASSES[P["name"]])
@@ -496,15 +500,15 @@ def named_rows(table, kind, P, tmp_path):
 @pytest.mark.parametrize("kind", ["random", "class", "where", "ids"])
 def test_the_forget_split_is_exactly_the_rows_the_request_names(name, kind, tmp_path):
     base = params(**{"dataset": name, **TABLES[name]}) if name != "example" else params(**TABLES[name])
-    table = datasets.read(base)
+    table = reading.read(base)
     forget, named = ("random", None) if kind == "random" else named_rows(table, kind, {**base, "name": name}, tmp_path)
     P = {**base, "forget": forget}
     if kind == "class" and len(table.class_names) < 3:
         assert "three or more classes" in problems_of(P)
         return
-    assert datasets.problems(P) == []
-    request = datasets.forget_request(table, P)
-    rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
+    assert splits.problems(P) == []
+    request = forget_requests.forget_request(table, P)
+    rows = splits.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
                                seed=P["data_seed"])
     forgotten = set(rows.forget.tolist())
     if kind == "class":  # the class's test rows are never trained on either
@@ -514,13 +518,13 @@ def test_the_forget_split_is_exactly_the_rows_the_request_names(name, kind, tmp_
         assert forgotten == set(named.tolist())
     assert not forgotten & set(rows.test.tolist()) and not forgotten & set(rows.retain.tolist())
     assert len(forgotten) + len(rows.retain) + len(rows.test) == len(table.labels)
-    assert f" {len(forgotten)} " in datasets.scenario(table, request, rows)
+    assert f" {len(forgotten)} " in description.scenario(table, request, rows)
 
 
 def test_rows_longer_than_the_header_are_refused_and_trailing_separators_ignored(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("age,outcome\r\n" + "".join(f"{a},{'ab'[a % 2]},\r\n" for a in range(40)))
-    table = datasets.read(params(dataset=f"csv:{path}", target="outcome"))  # pandas' default: age as the index
+    table = reading.read(params(dataset=f"csv:{path}", target="outcome"))  # pandas' default: age as the index
     assert table.frame["age"].tolist() == list(range(40)) and table.class_names == ["a", "b"]
     path.write_text("age,outcome\r\n" + "".join(f"{a},{'ab'[a % 2]},x\r\n" for a in range(40)))
     assert "hold more fields than its header names (2)" in problems_of(params(dataset=f"csv:{path}", target="outcome"))
@@ -533,7 +537,7 @@ def test_rows_longer_than_the_header_are_refused_and_trailing_separators_ignored
     ("cp1252.csv", "CSV (Windows-1252, detected: not UTF-8), fields separated by ';' (detected)"),
 ])
 def test_the_encoding_is_detected_and_said(name, read_as):
-    table = datasets.read(messy(name))
+    table = reading.read(messy(name))
     assert table.reading["read as"] == read_as and set(table.frame["city"]) == {"Köln", "Zürich", "Besançon"}
     assert table.numeric == ["age"] and table.categorical == ["city"]
     assert ("is not UTF-8" in " ".join(table.notes)) == (name == "cp1252.csv")
@@ -542,19 +546,19 @@ def test_the_encoding_is_detected_and_said(name, read_as):
 def test_a_named_encoding_that_does_not_fit_says_so():
     found = problems_of(messy("cp1252.csv", csv_encoding="utf-8"))
     assert "does not decode as utf-8 (csv_encoding)" in found and "or to '' to detect it" in found
-    assert datasets.read(messy("cp1252.csv", csv_encoding="latin-1")).frame["city"].str.contains("Köln").any()
+    assert reading.read(messy("cp1252.csv", csv_encoding="latin-1")).frame["city"].str.contains("Köln").any()
 
 
 def test_a_compressed_csv_reads_as_the_plain_one():
-    packed = datasets.read(messy("patients.csv.gz", target="outcome", id_column="patient_id"))
-    plain = datasets.read(messy("patients.csv"))
+    packed = reading.read(messy("patients.csv.gz", target="outcome", id_column="patient_id"))
+    plain = reading.read(messy("patients.csv"))
     pd.testing.assert_frame_equal(packed.frame, plain.frame)
     assert "gzip-compressed" in packed.reading["read as"]
 
 
 def test_thousands_separators_and_percent_signs_are_read_as_numbers():
     written = pd.read_csv(MESSY / "formatted.csv", encoding="utf-8-sig", dtype=str)
-    table = datasets.read(messy("formatted.csv"))
+    table = reading.read(messy("formatted.csv"))
     assert table.numeric == ["income", "share", "age"]
     assert table.frame["income"].tolist() == [float(v.replace(",", "")) for v in written["income"]]
     assert table.frame["share"].tolist() == [int(v[:-1]) for v in written["share"]]
@@ -564,11 +568,11 @@ def test_thousands_separators_and_percent_signs_are_read_as_numbers():
 
 def test_decimal_commas_are_detected_and_said_or_named():
     written = pd.read_csv(MESSY / "decimal_commas.csv", sep=";", encoding="utf-8-sig", dtype=str)
-    table = datasets.read(messy("decimal_commas.csv"))
+    table = reading.read(messy("decimal_commas.csv"))
     assert table.numeric == ["income", "weight"] and table.reading["decimal mark"].startswith("',' (detected: ")
     assert table.frame["weight"].tolist() == [float(v.replace(",", ".")) for v in written["weight"]]
     assert table.frame["income"].tolist() == [float(v.replace(".", "").replace(",", ".")) for v in written["income"]]
-    stated = datasets.read(messy("decimal_commas.csv", csv_decimal=","))
+    stated = reading.read(messy("decimal_commas.csv", csv_decimal=","))
     pd.testing.assert_frame_equal(stated.frame, table.frame)
     assert stated.reading["decimal mark"] == "',' (csv_decimal)"
     assert "column 'income' has 120 distinct values" in problems_of(messy("decimal_commas.csv", csv_decimal="."))
@@ -587,12 +591,12 @@ def test_numbers_that_read_two_ways_are_refused_with_csv_decimal(tmp_path, value
 
 def test_dates_written_as_text_are_compared_as_dates_in_where():
     visits = pd.to_datetime(pd.read_csv(MESSY / "visits.csv", encoding="utf-8-sig")["visit"], format="%d/%m/%Y")
-    loaded = data.load(messy("visits.csv", forget="where:visit < '15/02/2023'"))
+    loaded = tensors.load(messy("visits.csv", forget="where:visit < '15/02/2023'"))
     assert sorted(loaded.ids["forget"]) == np.flatnonzero(visits < "2023-02-15").tolist()
     assert "'visit' read as dates, day-first (%d/%m/%Y)" in loaded.scenario
-    iso = datasets.read(messy("visits.csv"))
-    assert datasets.forget_request(iso, messy("visits.csv", forget="where:visit < '2023-02-15'")).rows.tolist() == \
-        np.flatnonzero(visits < "2023-02-15").tolist()
+    iso = reading.read(messy("visits.csv"))
+    request = forget_requests.forget_request(iso, messy("visits.csv", forget="where:visit < '2023-02-15'"))
+    assert request.rows.tolist() == np.flatnonzero(visits < "2023-02-15").tolist()
     assert "write it in that format or as YYYY-MM-DD" in problems_of(
         messy("visits.csv", forget="where:visit < '15-02-2023'"))
 
@@ -606,7 +610,7 @@ def test_dates_that_read_day_first_and_month_first_are_refused(tmp_path):
 
 def test_na_values_apply_to_parquet_number_columns_and_are_counted():
     written = pd.read_parquet(MESSY / "sentinels.parquet")
-    table = datasets.read(messy("sentinels.parquet", na_values=["-999"]))
+    table = reading.read(messy("sentinels.parquet", na_values=["-999"]))
     assert not table.frame[["income", "age"]].eq(-999).any().any()
     assert table.frame["income"].isna().sum() == written["income"].eq(-999).sum() > 0
     n = written[["income", "age"]].eq(-999).sum()
@@ -615,14 +619,14 @@ def test_na_values_apply_to_parquet_number_columns_and_are_counted():
     as_csv = MESSY.parent / "sentinels.csv"
     try:  # the same table as CSV reads alike
         written.to_csv(as_csv, index=False)
-        pd.testing.assert_frame_equal(datasets.read(params(dataset=f"csv:{as_csv}", target="outcome",
+        pd.testing.assert_frame_equal(reading.read(params(dataset=f"csv:{as_csv}", target="outcome",
                                                            na_values=["-999"])).frame, table.frame)
     finally:
         as_csv.unlink()
 
 
 def test_decimal_columns_read_as_numbers():
-    table = datasets.read(messy("decimals.parquet"))
+    table = reading.read(messy("decimals.parquet"))
     assert table.numeric == ["price", "age"] and table.frame["price"].dtype == "float64"
     assert "DECIMAL columns read as floating-point numbers: 'price'" in table.notes
 
@@ -630,7 +634,7 @@ def test_decimal_columns_read_as_numbers():
 def test_float_ids_are_compared_as_integers_and_said(tmp_path):
     path = tmp_path / "ids.txt"
     path.write_text("".join(f"{i}\n" for i in range(1, 121, 10)))
-    loaded = data.load(messy("float_ids.parquet", id_column="id", forget=f"ids:{path}"))
+    loaded = tensors.load(messy("float_ids.parquet", id_column="id", forget=f"ids:{path}"))
     assert sorted(loaded.ids["forget"]) == list(range(1, 121, 10))
     assert "compared with an id list as integers (1, 2, 3)" in loaded.description.notes
     path.write_text("".join(f"{i}.5\n" for i in range(12)))
@@ -643,18 +647,18 @@ def test_an_id_column_not_named_in_id_column_refuses_a_list_of_ids(tmp_path):
     path.write_text("".join(f"{i}\n" for i in range(5, 60, 5)))
     found = problems_of(messy("numbered.csv", forget=f"ids:{path}"))
     assert "column of row ids, 'id'" in found and "set id_column: id" in found and "drop_columns" in found
-    by_id = data.load(messy("numbered.csv", id_column="id", forget=f"ids:{path}"))
+    by_id = tensors.load(messy("numbered.csv", id_column="id", forget=f"ids:{path}"))
     assert sorted(by_id.ids["forget"], key=int) == [str(i) for i in range(5, 60, 5)]  # id_column: read as text
-    by_position = data.load(messy("numbered.csv", drop_columns=["id"], forget=f"ids:{path}"))
+    by_position = tensors.load(messy("numbered.csv", drop_columns=["id"], forget=f"ids:{path}"))
     assert sorted(by_position.ids["forget"]) == list(range(5, 60, 5)) and "id" not in by_position.feature_names
 
 
 def test_a_record_number_that_follows_the_label_is_warned_about():
-    notes = datasets.read(messy("record_numbers.csv")).notes
+    notes = reading.read(messy("record_numbers.csv")).notes
     assert any(n.startswith("warning: column 'record' holds a different whole number in every row") and
                "drop_columns" in n for n in notes)
-    assert not any("'record'" in n for n in datasets.read(messy("record_numbers.csv", drop_columns=["record"])).notes)
-    assert not any("warning" in n for n in datasets.read(messy("patients.csv")).notes)
+    assert not any("'record'" in n for n in reading.read(messy("record_numbers.csv", drop_columns=["record"])).notes)
+    assert not any("warning" in n for n in reading.read(messy("patients.csv")).notes)
 
 
 def test_a_whole_number_column_that_tells_the_labels_apart_is_warned_about(tmp_path):
@@ -662,12 +666,12 @@ def test_a_whole_number_column_that_tells_the_labels_apart_is_warned_about(tmp_p
     y = rng.choice(["a", "b"], 100)
     code = np.where(y == "a", 0, 1000) + rng.permutation(100)  # unique, shuffled, given out by label
     pd.DataFrame({"code": code, "x": rng.normal(size=100), "y": y}).to_csv(tmp_path / "t.csv", index=False)
-    notes = datasets.read(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y")).notes
+    notes = reading.read(params(dataset=f"csv:{tmp_path / 't.csv'}", target="y")).notes
     assert any("'code'" in n and "alone tells the labels apart" in n for n in notes)
 
 
 def test_excels_sep_line_is_skipped_and_trailing_empty_rows_dropped():
-    table = datasets.read(messy("excel_debris.csv", id_column="patient_id"))
+    table = reading.read(messy("excel_debris.csv", id_column="patient_id"))
     assert len(table.frame) == 120 and table.n_unlabelled == 0 and table.ids[0] == "001000"
     assert "Excel's sep= first line, skipped" in table.reading["read as"]
     assert "4 empty rows at the end of the file" in table.notes[0]
@@ -689,7 +693,7 @@ def test_names_match_whatever_their_unicode_form(form):
     P = messy("decomposed.csv", target=name("résultat"), forget=f"where:{name('âge')} > 50",
               categorical_columns=[name("ville")])
     assert problems_of(P) == ""
-    table = datasets.read(P)
+    table = reading.read(P)
     assert table.target == "résultat" and table.numeric == ["âge"] and table.categorical == ["ville"]
 
 
@@ -699,7 +703,7 @@ def test_a_table_too_small_to_split_says_so():
                                                     "use a larger table")
 
 
-def column_kinds(n):
+def parquet_kinds(n):
     """``n`` values of each column kind a Parquet file holds: nullable integer, boolean, category, datetime, decimal
     and text."""
     import decimal
@@ -723,7 +727,7 @@ def test_every_column_kind_survives_a_split_where_it_is_all_missing(tmp_path, ki
     import pyarrow.parquet as pq
 
     n = 120
-    kinds = column_kinds(n)
+    kinds = parquet_kinds(n)
     column = kinds[kind].copy()
     forget = np.arange(n) < 20
     column[forget if missing == "in the forget rows" else ~forget] = None
@@ -734,8 +738,8 @@ def test_every_column_kind_survives_a_split_where_it_is_all_missing(tmp_path, ki
         table = table.set_column(1, "price", pa.array(column.tolist(), pa.decimal128(9, 2)))
     pq.write_table(table, tmp_path / "kinds.parquet")
     P = params(dataset=f"parquet:{tmp_path / 'kinds.parquet'}", target="y", forget="where:grp == 1")
-    assert datasets.problems(P) == []
-    loaded = data.load(P)
+    assert splits.problems(P) == []
+    loaded = tensors.load(P)
     for name in ["X_retain", "X_forget", "X_test"]:
         assert not getattr(loaded.splits, name).isnan().any()
     assert loaded.splits.sizes["forget"] == 20

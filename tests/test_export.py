@@ -13,7 +13,8 @@ import torch
 
 import nbutils
 from conftest import CPU, SMOKE
-from nbutils import PARAMETERS, chain, data, datasets, evaluation, export, params, runner, runtime
+from nbutils import PARAMETERS, chain, evaluation, export, params, runner, runtime
+from nbutils.data import forget_requests, reading, tensors
 from nbutils.train import fit_ensemble
 
 LATER = {"methods": ["gaussian", "finetune", "neggrad"]}  # a later request at smoke size, on fewer methods
@@ -27,7 +28,7 @@ def sha256(path):
 def free_rows(model, n, skip=0):
     """``n`` row positions (text) the model in folder ``model`` trained on and its chain has not forgotten."""
     used = set(chain.read_ids(model, chain.TEST_IDS)) | set(chain.forgotten_so_far(model))
-    table = datasets.read(params.validate(params.load(SMOKE)))
+    table = reading.read(params.validate(params.load(SMOKE)))
     return [str(i) for i in table.ids if str(i) not in used][skip:skip + n]
 
 
@@ -49,7 +50,7 @@ def refusal(**given):
 def test_the_loaded_model_predicts_as_the_model_in_memory_on_raw_rows(tmp_path, files):
     """The synthetic table, and the example's: categorical columns, missing values, an id column, text labels."""
     P = params.validate(params.load([*SMOKE, *(PARAMETERS / f for f in files)]))
-    dataset, table = data.load(P), datasets.read(P)
+    dataset, table = tensors.load(P), reading.read(P)
     network, _, _ = fit_ensemble({**P, "n_classes": dataset.n_classes}, dataset.splits.X_train,
                                  dataset.splits.y_train, 1, runtime.generator(CPU, 0, "export-test"), progress=False)
     entry = {"model": {"n_features": dataset.n_features, "hidden_sizes": P["hidden_sizes"],
@@ -90,7 +91,7 @@ def test_a_run_exports_the_model_its_verdict_chose_with_its_record(smoke_run):
     assert record["request"]["rows_forgotten"] == len(forgotten) > 0
     assert record["request"]["forgotten_ids_sha256"] == sha256(folder / chain.FORGOTTEN_IDS)
     P = params.validate(params.load(SMOKE))
-    assert record["table"]["sha256"] == chain.table_sha256(P, datasets.read(P))[0] and record["table"]["rows"] == 300
+    assert record["table"]["sha256"] == chain.table_sha256(P, reading.read(P))[0] and record["table"]["rows"] == 300
     assert record["environment"]["torch"] == version("torch") and record["created_utc"].endswith("+00:00")
     # The exported model is the first model of tuning replicate 0: as the results scored it on the test rows.
     results = pd.read_csv(smoke_run / "results.csv")
@@ -104,7 +105,7 @@ def test_a_run_exports_the_model_its_verdict_chose_with_its_record(smoke_run):
 
 def accuracy_on_test_rows(folder):
     """Test accuracy (percent) of the model in ``folder``, loaded and run on the raw rows of its test ids."""
-    table = datasets.read(params.validate(params.load(SMOKE)))
+    table = reading.read(params.validate(params.load(SMOKE)))
     rows = table.frame.iloc[[int(i) for i in chain.read_ids(folder, chain.TEST_IDS)]]
     return 100 * np.mean(nbutils.load_model(folder).predict(rows) == rows[table.target].astype(str).to_numpy())
 
@@ -177,8 +178,8 @@ def test_three_requests_in_a_chain_each_start_from_the_last_export(smoke_run, tm
 def test_a_condition_forgets_only_the_rows_the_model_still_holds(smoke_run):
     model = smoke_run / "model"
     P = params.validate({**params.load(SMOKE), "original_model": str(model), "forget": "where:x0 > 0"})
-    table = datasets.read(P)
-    split = chain.rows(table, datasets.forget_request(table, P), P)
+    table = reading.read(P)
+    split = chain.rows(table, forget_requests.forget_request(table, P), P)
     held_out = set(chain.read_ids(model, chain.TEST_IDS)) | set(chain.forgotten_so_far(model))
     named = {str(i) for i in table.ids[table.frame["x0"].to_numpy() > 0]}
     assert {str(i) for i in table.ids[split.forget]} == named - held_out and named & held_out
@@ -190,7 +191,7 @@ def test_a_condition_forgets_only_the_rows_the_model_still_holds(smoke_run):
 @pytest.mark.parametrize("action", ["original", "retrain", "finetune"])
 def test_the_chosen_model_is_the_verdicts_action_on_the_first_model(action):
     P = params.validate(params.load(SMOKE))
-    dataset = data.load(P)
+    dataset = tensors.load(P)
     tuning = evaluation.train_references(P, dataset, CPU)
     setting = "-" if action in ("original", "retrain") else "steps=5"
     decision = types.SimpleNamespace(action=action, setting=setting)

@@ -18,7 +18,7 @@ import os
 import pytest
 import torch
 
-from nbutils import data
+from nbutils.data import tensors
 from nbutils.methods import METHODS
 from nbutils.methods.finetune import retain_sgd
 from nbutils.model import MLPEnsemble
@@ -75,7 +75,7 @@ def table(n_retain=200, n_forget=24, n_test=40):
     X = torch.randn(n_retain + n_forget + n_test, FEATURES, generator=g)
     y = (X @ torch.linspace(-1, 1, FEATURES) + 0.5 * torch.randn(len(X), generator=g) > 0).long()
     cut = [n_retain, n_retain + n_forget]
-    return data.Splits(X[:cut[0]], y[:cut[0]], X[cut[0]:cut[1]], y[cut[0]:cut[1]], X[cut[1]:], y[cut[1]:])
+    return tensors.Splits(X[:cut[0]], y[:cut[0]], X[cut[0]:cut[1]], y[cut[0]:cut[1]], X[cut[1]:], y[cut[1]:])
 
 
 def digest(*tensors):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from conftest import CPU, make_ensemble
-from nbutils import data, evaluation, runtime
+from nbutils import evaluation, runtime
+from nbutils.data import reading, tensors
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
 from nbutils.metrics import Predictions, predict
 from nbutils.train import train_ensemble
@@ -11,9 +12,9 @@ from nbutils.train import train_ensemble
 @pytest.fixture(scope="module")
 def memorised():
     """Models that memorised 40 noisy-label rows (the forget set), and models that never saw them."""
-    X, y = data.make_synthetic(n_samples=400, n_features=8, n_informative=4, n_redundant=0, n_classes=2,
+    X, y = reading.make_synthetic(n_samples=400, n_features=8, n_informative=4, n_redundant=0, n_classes=2,
                                flip_y=0.4, seed=1)
-    splits = data.split(X, y, test_ratio=0.5, forget_ratio=0.2, seed=1)
+    splits = tensors.split(X, y, test_ratio=0.5, forget_ratio=0.2, seed=1)
     seen = make_ensemble(4, hidden=(128, 64), dropout=0.0, seed=1)
     train_ensemble(seen, splits.X_train, splits.y_train, epochs=150, batch_size=16, lr=3e-3,
                    generator=runtime.generator(CPU, 2))

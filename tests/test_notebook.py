@@ -16,8 +16,9 @@ from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
 from conftest import SMOKE
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, datasets, params, runner, tables, verdict
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, params, runner, tables, verdict
 from nbutils.challenge import forget_score
+from nbutils.data import reading
 from nbutils.membership import per_example_attack
 from nbutils.methods import METHODS
 from nbutils.tables import label
@@ -256,7 +257,7 @@ def test_a_users_table_and_deletion_request_run_end_to_end(files, expected):
     try:
         examples = pd.read_parquet(out / "examples.parquet")
         request = params.load([PARAMETERS / f for f in files])
-        table = datasets.read(params.validate(request))
+        table = reading.read(params.validate(request))
         assert set(examples["label"].cat.categories) == set(table.class_names)  # labels as the table spells them
         forgotten = set(examples.loc[examples["split"] == "forget", "row_id"])
         tested = set(examples.loc[examples["split"] == "test", "row_id"])

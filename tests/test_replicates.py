@@ -1,13 +1,14 @@
 """Replicates: each draws its own forget set for a random request, from the model seed too; requests that name
 their rows keep them."""
 
-from nbutils import data, params
+from nbutils import params
+from nbutils.data import tensors
 
 SMALL = {"n_samples": 300, "methods": []}
 
 
 def forget_and_test(P, replicate):
-    dataset = data.load(P, "cpu", replicate)
+    dataset = tensors.load(P, "cpu", replicate)
     return set(dataset.ids["forget"]), set(dataset.ids["test"])
 
 
@@ -21,5 +22,5 @@ def test_every_replicate_of_a_random_request_draws_its_own_forget_set_and_keeps_
 
 def test_a_request_that_names_its_rows_keeps_them_in_every_replicate():
     P = params.validate({**SMALL, "forget": "where:x0 > x0.quantile(0.9)"})
-    dataset = data.load(P, "cpu", 0)
-    assert data.for_replicate(dataset, P, "cpu", 3) is dataset
+    dataset = tensors.load(P, "cpu", 0)
+    assert tensors.for_replicate(dataset, P, "cpu", 3) is dataset

@@ -10,7 +10,8 @@ import itertools
 
 import torch
 
-from nbutils import data, evaluation, findings, params
+from nbutils import evaluation, findings, params
+from nbutils.data import tensors
 
 SETTINGS = {"n_samples": 600, "epochs": 5, "n_seeds": 2, "challenge_models": 8, "methods": ["finetune"],
             "finetune_steps": [20], "report_replicates": 3, "threads": 1}
@@ -20,7 +21,7 @@ RERUNS = 10
 def test_reruns_with_other_method_seeds_are_rarely_called_distinguishable_across_replicates():
     P = params.validate(SETTINGS)
     cpu = torch.device("cpu")
-    replicates = [evaluation.train_references(P, data.load(P, cpu, replicate=r), cpu, r) for r in (1, 2, 3)]
+    replicates = [evaluation.train_references(P, tensors.load(P, cpu, replicate=r), cpu, r) for r in (1, 2, 3)]
     scored = []
     for seed in range(RERUNS):
         rerun = {**P, "noise_seed": seed}

@@ -1,7 +1,7 @@
 """A table's retain / forget / test splits as tensors, encoded by a preprocessor fit on the retain rows only.
 
-Reading the table and choosing its rows is ``datasets``' job (torch-free, so parameters can be checked without
-PyTorch); this module fits scikit-learn's ``ColumnTransformer`` and moves the result to a device.
+Reading the table and choosing its rows is the other ``nbutils.data`` modules' job (torch-free, so parameters can be
+checked without PyTorch); this module fits scikit-learn's ``ColumnTransformer`` and moves the result to a device.
 """
 
 from dataclasses import dataclass
@@ -14,8 +14,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
 
-from nbutils import chain, datasets, exported
-from nbutils.datasets import make_synthetic  # noqa: F401  (data.make_synthetic is the seed's name for it)
+from nbutils import chain, exported
+from nbutils.data import column_kinds, description, forget_requests, reading
+from nbutils.data.splits import split_rows, unfit_columns
 
 CHUNK_ROWS = 16_384  # rows encoded at a time: bounds the float64 intermediates to 128 KiB per feature
 
@@ -53,9 +54,9 @@ class Dataset:
     ids: dict  # "retain", "forget", "test" -> numpy array of row ids (id_column values, or positions in the file)
     class_names: list  # class index -> the label as the table spells it
     feature_names: list  # encoded feature columns: numeric ones, then one per category ("sex_female")
-    request: datasets.ForgetRequest  # kind "random", "class", "where" or "ids"; class_index for class forgetting
+    request: forget_requests.ForgetRequest  # kind "random", "class", "where" or "ids"; class_index for class forgetting
     scenario: str  # Markdown: what is forgotten, how the test set was drawn, how to read the metrics
-    description: datasets.Description  # section 1's tables
+    description: description.Description  # section 1's tables
     stratified: bool  # whether the test rows were drawn stratified by class
     preprocessing: dict  # "columns": the fitted ColumnTransformer, "labels": a LabelEncoder of class_names
 
@@ -69,27 +70,27 @@ class Dataset:
 
 
 def load(P, device="cpu", replicate=0):
-    """The table, forget request and splits that parameters ``P`` name (checked by ``datasets.problems``), for
-    one replicate.
+    """The table, forget request and splits that parameters ``P`` name (checked by ``splits.problems``), for one
+    replicate.
 
     For a ``random`` request every replicate, tuning or report, draws its own forget set from (``data_seed``,
     ``train_seed``, its number), so reseeding the models reseeds the forget sets too; the test set is
     ``data_seed``'s. Other requests name their rows, which stay. A request on an exported model
     (``original_model``) keeps that model's test rows and encoder (:func:`nbutils.chain.rows`)."""
-    table = datasets.read(P)
-    request = datasets.forget_request(table, P)
+    table = reading.read(P)
+    request = forget_requests.forget_request(table, P)
     if P.get("original_model"):  # a request on an exported model (parameters built by hand may lack it)
         rows, preprocessing = chain.rows(table, request, P), exported.load_preprocessing(P["original_model"])
     else:
         forget_seed = int(np.random.SeedSequence([P["data_seed"], P["train_seed"], replicate]).generate_state(1)[0])
-        rows = datasets.split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
-                                   seed=P["data_seed"], forget_seed=forget_seed)
+        rows = split_rows(table, request, test_ratio=P["test_ratio"], forget_ratio=P["forget_ratio"],
+                          seed=P["data_seed"], forget_seed=forget_seed)
         preprocessing = {"columns": fitted_preprocessor(table, rows), "labels": label_encoder(table.class_names)}
     splits, feature_names = encode(table, rows, device, preprocessing["columns"])
     return Dataset(splits, {name: table.ids[positions] for name, positions in rows.items()}, table.class_names,
-                   feature_names, request, datasets.scenario(table, request, rows)
+                   feature_names, request, description.scenario(table, request, rows)
                    + (" " + chain.scenario_note(P, rows) if P.get("original_model") else ""),
-                   datasets.describe(table, rows, len(feature_names)), rows.stratified, preprocessing)
+                   description.describe(table, rows, len(feature_names)), rows.stratified, preprocessing)
 
 
 def for_replicate(dataset, P, device, replicate):
@@ -100,8 +101,8 @@ def for_replicate(dataset, P, device, replicate):
 
 def split(X, y, *, test_ratio, forget_ratio, seed, device="cpu"):
     """The seed's scenario on arrays: a stratified test share, then a stratified forget share of the rest."""
-    table = datasets.from_arrays(X, y)
-    rows = datasets.split_rows(table, datasets.RANDOM, test_ratio=test_ratio, forget_ratio=forget_ratio, seed=seed)
+    table = reading.from_arrays(X, y)
+    rows = split_rows(table, forget_requests.RANDOM, test_ratio=test_ratio, forget_ratio=forget_ratio, seed=seed)
     return encode(table, rows, device)[0]
 
 
@@ -122,12 +123,12 @@ def preprocessor(numeric, categorical, gaps=()):
 
 def fitted_preprocessor(table, rows):
     """The preprocessor fit on the retain rows; a column with no value in them is left out
-    (``datasets.unfit_columns``)."""
+    (``unfit_columns``)."""
     gaps = [c for c in table.numeric if table.frame[c].isna().any()]
-    unfit = datasets.unfit_columns(table, rows)
+    unfit = unfit_columns(table, rows)
     numeric = [c for c in table.numeric if c not in unfit]
     categorical = [c for c in table.categorical if c not in unfit]
-    return preprocessor(numeric, categorical, gaps).fit(datasets.features(table, rows.retain))
+    return preprocessor(numeric, categorical, gaps).fit(column_kinds.features(table, rows.retain))
 
 
 def label_encoder(class_names):
@@ -153,6 +154,6 @@ def _transform(fitted, table, positions):
     out = np.empty((len(positions), len(fitted.get_feature_names_out())), dtype=np.float32)
     for start in range(0, len(positions), CHUNK_ROWS):
         chunk = positions[start:start + CHUNK_ROWS]
-        encoded = fitted.transform(datasets.features(table, chunk))
+        encoded = fitted.transform(column_kinds.features(table, chunk))
         out[start:start + len(chunk)] = encoded.toarray() if sparse.issparse(encoded) else encoded
     return out
