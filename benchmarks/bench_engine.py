@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench_scale import worktree
+
 from nbutils import ROOT
 from record import append
 
