@@ -6,8 +6,8 @@ values the same way whether a run comes from ``python -m nbutils run``, plain
 ``papermill`` or JupyterLab. The valid methods are the notebook's default
 ``methods``. The data parameters are checked by ``datasets.problems``, which reads
 the table (and a forget request's file) once; a request on an exported model (``original_model``) by
-``chain.problems``, against its deletion records. This module imports no PyTorch, so the
-command line answers bad input at once.
+``chain.problems``, against its deletion records. What each method sweeps and which parameters must be noise
+levels is :mod:`nbutils.catalog`'s. This module imports no PyTorch, so the command line answers bad input at once.
 """
 
 import ast
@@ -19,25 +19,10 @@ import math
 import yaml
 
 from nbutils import NOTEBOOK, chain, datasets
+from nbutils.catalog import NOISE_LEVELS, REPAIR_BASES, REPAIRS, sweep_parameters
 from nbutils.datasets import split_sizes
 
-NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
-               "langevin_sigmas", "dampening_lambdas", "cfw_sigmas"]
-# The parameters each method sweeps (its own settings): the registry's, spelled out here so that checking
-# them needs no PyTorch (a test keeps the two in step).
-SWEEP_PARAMETERS = {
-    "gaussian": ["gaussian_sigmas"], "laplacian": ["laplacian_scales"], "adaptive": ["adaptive_base_sigmas"],
-    "layerwise": ["layerwise_strategies"], "gradient": ["gradient_multipliers"], "fisher": ["fisher_alphas"],
-    "repair": ["finetune_steps"], "finetune": ["finetune_steps"], "certified": ["certified_epsilons"],
-    "langevin": ["langevin_sigmas", "langevin_steps"], "dampening": ["dampening_alphas", "dampening_lambdas"],
-    "neggrad": ["neggrad_alphas", "neggrad_epochs"], "scrub": ["scrub_epochs", "scrub_lrs"],
-    "salun": ["salun_mask_fractions"], "cfk": ["cfk_layers"], "euk": ["euk_layers"], "l1sparse": ["l1_weights"],
-    "badteacher": ["badteacher_epochs", "badteacher_lrs"], "fcs": ["fcs_epochs"], "msg": ["msg_rates"],
-    "cfw": ["cfw_sigmas"],
-}
-REPAIRS = ["finetune", "neggrad", "scrub", "salun", "cfk", "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
 PROTOCOLS = ["independent", "one_original"]  # N originals unlearned once each, or the competition's one original N times
-REPAIR_BASES = ["gaussian", "laplacian", "adaptive", "gradient", "fisher"]  # methods with one number per setting
 
 
 class ParameterError(ValueError):
@@ -183,11 +168,11 @@ def _value_problems(p, methods):
                  f"the {split} set would have {n} rows, too few to stratify {p['n_classes']} classes "
                  f"(need {2 * p['n_classes']}); raise n_samples or the ratios")
 
-    for name in NOISE_LISTS:
+    for name in NOISE_LEVELS:
         bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
         need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
     _method_problems(p, need)
-    for name in dict.fromkeys(n for m in p["methods"] for n in SWEEP_PARAMETERS.get(m, [])):
+    for name in dict.fromkeys(n for m in p["methods"] if m in methods for n in sweep_parameters(m, p["forget"])):
         values = p[name]
         need(len(values) > 0, f"{name}: give at least one setting, or leave its method out of `methods`")
         if isinstance(values, list):
