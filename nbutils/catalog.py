@@ -306,7 +306,7 @@ CATALOG = {entry.name: entry for entry in [
     Entry(
         name="fcs", label="FCS (NeurIPS 2023, 1st)", family="competition", function="nbutils.methods.competition:fcs",
         sweep=Sweep("epochs", "fcs_epochs"), reads=("fcs_epochs", "finetune_batch_size"), repairs=True,
-        source="NeurIPS 2023 competition, 1st",
+        source="NeurIPS 2023 competition",
         description="uniform outputs on the forget rows, then contrastive rounds", heading="FCS (competition, 1st)",
         notes=("The NeurIPS 2023 unlearning competition's winner (Triantafillou et al., 2024; DeepUnlearn's port): "
                "the forget rows' outputs pulled to uniform, then rounds of a contrastive forget-against-retain pass "
@@ -315,7 +315,7 @@ CATALOG = {entry.name: entry for entry in [
     Entry(
         name="msg", label="MSG (NeurIPS 2023, 2nd)", family="competition", function="nbutils.methods.competition:msg",
         sweep=Sweep("rate", "msg_rates"), reads=("msg_rates", "msg_epochs", "msg_lr", "finetune_batch_size"),
-        repairs=True, source="NeurIPS 2023 competition, 2nd",
+        repairs=True, source="NeurIPS 2023 competition",
         description="re-initialise low-gradient weights, then fine-tune", heading="MSG (competition, 2nd)",
         notes=("Second place: re-initialise the share of hidden-layer weights with the smallest |∇(CE retain − CE "
                "forget)|, damp the other weights' gradients, then fine-tune on the retain rows."),
@@ -323,7 +323,7 @@ CATALOG = {entry.name: entry for entry in [
     Entry(
         name="cfw", label="CFW (NeurIPS 2023, 3rd)", family="competition", function="nbutils.methods.competition:cfw",
         sweep=Sweep("sigma", "cfw_sigmas"), reads=("cfw_sigmas", "cfw_epochs", "cfw_lr", "finetune_batch_size"),
-        adds_noise=True, repairs=True, noise_levels=("cfw_sigmas",), source="NeurIPS 2023 competition, 3rd",
+        adds_noise=True, repairs=True, noise_levels=("cfw_sigmas",), source="NeurIPS 2023 competition",
         description="noise on the first layer, then class-balanced fine-tuning", heading="CFW (competition, 3rd)",
         notes=("Third place, a noise method: Gaussian noise on the first layer's weights, fine-tuning with "
                "class-balanced CE, and a small second draw before the last epoch."),
@@ -346,11 +346,25 @@ def label(name):
     return REFERENCES.get(name) or CATALOG[name].label
 
 
+def heading(number, name):
+    """The heading of a method's section in the report, numbered from 1 in catalog order."""
+    return f"Method {number}: {CATALOG[name].heading}"
+
+
 def anchor(number, name):
-    """The heading of a method's section in the report (numbered from 1), and the link nbconvert and JupyterLab
-    give it."""
-    heading = f"Method {number}: {CATALOG[name].heading}"
-    return heading, "#" + heading.replace(" ", "-")
+    """The link to a method's section: the id nbconvert and JupyterLab give its heading."""
+    return "#" + heading(number, name).replace(" ", "-")
+
+
+def section(number, name):
+    """A method's section of the report, in Markdown: its heading, then its notes."""
+    return f"### {heading(number, name)}\n\n{CATALOG[name].notes}"
+
+
+def contents():
+    """Section 5's contents, in Markdown: a link to each method's section."""
+    return "Methods: " + " ·\n".join(f"[{entry.label}]({anchor(number, name)})"
+                                      for number, (name, entry) in enumerate(CATALOG.items(), 1))
 
 
 def methods_table():

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pandas as pd
-from IPython.display import HTML
+from IPython.display import HTML, Markdown
 
 from nbutils import intervals
 from nbutils.catalog import REFERENCES, RETRAIN, label
@@ -137,6 +137,17 @@ def certificates(params, original):
     table["projection moves the weights (% of norm, mean / max over models)"] = f"{shift.mean():.2f} / {shift.max():.2f}"
     table["trained models' norms"] = f"{norms.min():.2f} to {norms.max():.2f} (C = {params['certified_radius']:g})"
     return table
+
+
+def preface(name, params, original):
+    """What a method's section shows before its sweep, or None: noise then repair's base and learning rate,
+    certified noise's certificates (when it runs)."""
+    if name == "repair":
+        return Markdown(f"Base: {label(params['repair_base'])} at {params['repair_base_value']:g}; "
+                        f"SGD learning rate {params['finetune_lr']:g}, {params['finetune_batch_size']} rows per step.")
+    if name == "certified" and name in params["methods"]:
+        return certificates(params, original)
+    return None
 
 
 def folded(table, visible, what):
