@@ -20,6 +20,11 @@ FAMILIES = {  # in report order: who the methods come from
     "competition": "the NeurIPS 2023 competition's top three",
 }
 REQUESTS = ("random", "class", "where", "ids")  # the kinds of forget request a sweep may depend on
+LIMITS = {  # what a parameter's values (each of a list's) must be: :mod:`nbutils.params` checks them
+    "noise": "noise levels must be finite and non-negative", "share": "must lie in [0, 1]",
+    "rate": "must be finite and non-negative", "steps": "step counts must be 0 or more",
+    "epochs": "epoch counts must be 0 or more", "count": "must be 0 or more",
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Entry:
     sweep this one runs (noise then repair's ``repair_with``). ``adds_noise``: it perturbs the weights with
     random noise (the leaderboard marks it); ``repairs``: noise then repair may repair with it
     (``repair_with``); ``repair_base``: one number per setting of noise, so noise then repair may start from it
-    (``repair_base``); ``noise_levels``: its parameters that must be finite and non-negative. ``family`` is a key
+    (``repair_base``); ``limits``: {parameter: a key of ``LIMITS``}, what its parameters' values must be. ``family`` is a key
     of ``FAMILIES``; ``description`` and ``source`` fill docs/methods.md's table, ``heading`` and ``notes`` its
     section of the report.
     """
@@ -80,7 +85,7 @@ class Entry:
     adds_noise: bool = False
     repairs: bool = False
     repair_base: bool = False
-    noise_levels: tuple[str, ...] = ()
+    limits: dict = field(default_factory=dict)
     settings_of: str = ""
     source: str = ""
     by_request: dict = field(default_factory=dict)
@@ -114,22 +119,24 @@ LAST_LAYERS = ("last_layers_epochs", "last_layers_lr", "finetune_batch_size")
 CATALOG = {entry.name: entry for entry in [
     Entry(
         name="gaussian", label="Gaussian", family="seed", function="nbutils.methods.noise:gaussian",
+        limits={"gaussian_sigmas": "noise"},
         sweep=Sweep("sigma", "gaussian_sigmas"), reads=("gaussian_sigmas",), adds_noise=True, repair_base=True,
-        noise_levels=("gaussian_sigmas",), description="noise on every parameter", heading="Gaussian noise",
+        description="noise on every parameter", heading="Gaussian noise",
         notes="N(0, σ²) added to every weight and bias, BatchNorm's included.",
     ),
     Entry(
         name="laplacian", label="Laplacian", family="seed", function="nbutils.methods.noise:laplacian",
+        limits={"laplacian_scales": "noise"},
         sweep=Sweep("scale", "laplacian_scales"), reads=("laplacian_scales",), adds_noise=True, repair_base=True,
-        noise_levels=("laplacian_scales",), description="Laplace noise on every parameter", heading="Laplacian noise",
+        description="Laplace noise on every parameter", heading="Laplacian noise",
         notes=("Laplace(0, b) added to every weight and bias. Heavier tails than Gaussian; this run computes no "
                "privacy guarantee for it."),
     ),
     Entry(
         name="adaptive", label="Adaptive", family="seed", function="nbutils.methods.noise:adaptive",
+        limits={"adaptive_base_sigmas": "noise", "adaptive_importance_weight": "rate"},
         sweep=Sweep("base_sigma", "adaptive_base_sigmas"),
         reads=("adaptive_base_sigmas", "adaptive_importance_weight"), adds_noise=True, repair_base=True,
-        noise_levels=("adaptive_base_sigmas",),
         description="Gaussian noise scaled up per tensor by its forget-set gradient", heading="Adaptive noise",
         notes=("Gaussian noise with σ × (1 + weight × importance) per tensor, importance being its mean |gradient| on"
                " the forget set over the largest in the model."),
@@ -142,15 +149,17 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="gradient", label="Gradient-based", family="seed", function="nbutils.methods.noise:gradient",
+        limits={"gradient_multipliers": "noise"},
         sweep=Sweep("multiplier", "gradient_multipliers"), reads=("gradient_multipliers",), adds_noise=True,
-        repair_base=True, noise_levels=("gradient_multipliers",),
+        repair_base=True,
         description="per-element σ of multiplier × \\|forget-set gradient\\|", heading="Gradient-based noise",
         notes="Gaussian noise with a per-element σ of multiplier × |gradient on the forget set|.",
     ),
     Entry(
         name="fisher", label="Fisher forgetting", family="literature",
+        limits={"fisher_alphas": "noise"},
         function="nbutils.methods.fisher:fisher_forgetting", sweep=Sweep("alpha", "fisher_alphas"),
-        reads=("fisher_alphas",), adds_noise=True, repair_base=True, noise_levels=("fisher_alphas",),
+        reads=("fisher_alphas",), adds_noise=True, repair_base=True,
         source="Golatkar et al., 2020",
         description="Gaussian noise of variance α / (retain-set Fisher), clamped as the public code clamps it",
         heading="Fisher forgetting",
@@ -162,6 +171,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="repair", label="Noise, then repair", family="literature", function="nbutils.methods.baselines:repair",
+        limits={"repair_base_value": "rate"},
         sweep=Sweep("steps", "finetune_steps"),
         reads=("finetune_steps", "repair_base", "repair_base_value", "repair_with", *FINETUNING), adds_noise=True,
         settings_of="repair_with",
@@ -174,6 +184,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="finetune", label="Fine-tuning (control)", family="literature",
+        limits={"finetune_steps": "steps", "finetune_lr": "rate"},
         function="nbutils.methods.finetune:finetune", sweep=Sweep("steps", "finetune_steps"),
         reads=("finetune_steps", *FINETUNING), repairs=True,
         description="the same k SGD steps without noise (the NeurIPS 2023 baseline)",
@@ -184,6 +195,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="certified", label="Certified noise", family="literature",
+        limits={"certified_repair_steps": "count"},
         function="nbutils.methods.certified:certified", sweep=Sweep("epsilon", "certified_epsilons"),
         reads=("certified_epsilons", "certified_delta", "certified_radius", "certified_repair_steps", *FINETUNING),
         adds_noise=True, source="Koloskova et al., 2025",
@@ -205,9 +217,10 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="langevin", label="Langevin", family="literature", function="nbutils.methods.finetune:langevin",
+        limits={"langevin_sigmas": "noise", "langevin_steps": "steps"},
         sweep=Sweep("sigma", "langevin_sigmas", (("steps", "langevin_steps"),)),
         reads=("langevin_sigmas", "langevin_steps", "langevin_clip_quantile", "langevin_l2", *FINETUNING),
-        adds_noise=True, noise_levels=("langevin_sigmas",), source="Chien et al., 2024",
+        adds_noise=True, source="Chien et al., 2024",
         description=("SGD on the retain rows, each row's gradient plus the authors' L2 term λ·n·θ (`langevin_l2`) "
                      "clipped at a quantile of the rows' gradient norms (`langevin_clip_quantile`), noise at every "
                      "step; σ = 0 is its control"),
@@ -227,9 +240,10 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="dampening", label="Selective Synaptic Dampening", family="literature",
+        limits={"dampening_lambdas": "noise"},
         function="nbutils.methods.dampening:dampening",
         sweep=Sweep("alpha", "dampening_alphas", (("lambda", "dampening_lambdas"),)),
-        reads=("dampening_alphas", "dampening_lambdas"), noise_levels=("dampening_lambdas",),
+        reads=("dampening_alphas", "dampening_lambdas"),
         source="Foster et al., 2024",
         description="shrink parameters far more important to the forget rows than to training",
         heading="Selective Synaptic Dampening",
@@ -239,6 +253,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="neggrad", label="NegGrad+", family="baseline", function="nbutils.methods.baselines:neggrad",
+        limits={"neggrad_alphas": "share", "neggrad_epochs": "epochs", "neggrad_lr": "rate"},
         sweep=Sweep("alpha", "neggrad_alphas", (("epochs", "neggrad_epochs"),)),
         reads=("neggrad_alphas", "neggrad_epochs", "neggrad_lr", "finetune_batch_size"), repairs=True,
         source="Kurmanji et al., 2023", description="SGD on α·CE(retain) − (1 − α)·CE(forget), paired batches",
@@ -249,6 +264,8 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="scrub", label="SCRUB", family="baseline", function="nbutils.methods.baselines:scrub",
+        limits={"scrub_epochs": "epochs", "scrub_lrs": "rate", "scrub_max_epochs": "count",
+                "scrub_alpha": "rate", "scrub_gamma": "rate"},
         sweep=Sweep("epochs", "scrub_epochs", (("lr", "scrub_lrs"),)),
         reads=("scrub_epochs", "scrub_lrs", "scrub_max_epochs", "scrub_alpha", "scrub_gamma", "scrub_temperature",
                "finetune_batch_size"),
@@ -262,6 +279,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="salun", label="SalUn", family="baseline", function="nbutils.methods.baselines:salun",
+        limits={"salun_mask_fractions": "share", "salun_epochs": "count", "salun_lr": "rate"},
         sweep=Sweep("mask", "salun_mask_fractions"),
         reads=("salun_mask_fractions", "salun_epochs", "salun_lr", "finetune_batch_size"), repairs=True,
         source="Fan et al., 2024",
@@ -274,6 +292,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="cfk", label="CF-k", family="baseline", function="nbutils.methods.baselines:cfk",
+        limits={"last_layers_epochs": "count", "last_layers_lr": "rate"},
         sweep=Sweep("k", "cfk_layers"), reads=("cfk_layers", *LAST_LAYERS), repairs=True, source="Goel et al., 2022",
         description="train only the last k Linear layers on the retain rows", heading="CF-k",
         notes=("Goel et al. (2022): fine-tune only the last k Linear layers on the retain rows; every other weight "
@@ -281,6 +300,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="euk", label="EU-k", family="baseline", function="nbutils.methods.baselines:euk",
+        limits={"last_layers_epochs": "count", "last_layers_lr": "rate"},
         sweep=Sweep("k", "euk_layers"), reads=("euk_layers", *LAST_LAYERS), repairs=True, source="Goel et al., 2022",
         description="re-initialise the last k Linear layers, then train them alone on the retain rows",
         heading="EU-k",
@@ -288,6 +308,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="l1sparse", label="l1-sparse fine-tuning", family="baseline",
+        limits={"l1_weights": "rate", "l1_epochs": "count", "l1_lr": "rate"},
         function="nbutils.methods.baselines:l1_sparse", sweep=Sweep("weight", "l1_weights"),
         reads=("l1_weights", "l1_epochs", "l1_lr", "finetune_batch_size"), repairs=True, source="Jia et al., 2023",
         description="retain CE plus an ℓ1 penalty decaying linearly to 0", heading="l1-sparse fine-tuning",
@@ -296,6 +317,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="badteacher", label="Bad Teacher", family="baseline", function="nbutils.methods.baselines:bad_teacher",
+        limits={"badteacher_epochs": "epochs", "badteacher_lrs": "rate", "badteacher_retain_share": "share"},
         sweep=Sweep("epochs", "badteacher_epochs", (("lr", "badteacher_lrs"),)),
         reads=("badteacher_epochs", "badteacher_lrs", "badteacher_retain_share", "finetune_batch_size"), repairs=True,
         source="Chundawat et al., 2023",
@@ -305,6 +327,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="fcs", label="FCS (NeurIPS 2023, 1st)", family="competition", function="nbutils.methods.competition:fcs",
+        limits={"fcs_epochs": "epochs"},
         sweep=Sweep("epochs", "fcs_epochs"), reads=("fcs_epochs", "finetune_batch_size"), repairs=True,
         source="NeurIPS 2023 competition",
         description="uniform outputs on the forget rows, then contrastive rounds", heading="FCS (competition, 1st)",
@@ -314,6 +337,7 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="msg", label="MSG (NeurIPS 2023, 2nd)", family="competition", function="nbutils.methods.competition:msg",
+        limits={"msg_rates": "share", "msg_epochs": "count", "msg_lr": "rate"},
         sweep=Sweep("rate", "msg_rates"), reads=("msg_rates", "msg_epochs", "msg_lr", "finetune_batch_size"),
         repairs=True, source="NeurIPS 2023 competition",
         description="re-initialise low-gradient weights, then fine-tune", heading="MSG (competition, 2nd)",
@@ -322,8 +346,9 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="cfw", label="CFW (NeurIPS 2023, 3rd)", family="competition", function="nbutils.methods.competition:cfw",
+        limits={"cfw_sigmas": "noise", "cfw_epochs": "count", "cfw_lr": "rate"},
         sweep=Sweep("sigma", "cfw_sigmas"), reads=("cfw_sigmas", "cfw_epochs", "cfw_lr", "finetune_batch_size"),
-        adds_noise=True, repairs=True, noise_levels=("cfw_sigmas",), source="NeurIPS 2023 competition",
+        adds_noise=True, repairs=True, source="NeurIPS 2023 competition",
         description="noise on the first layer, then class-balanced fine-tuning", heading="CFW (competition, 3rd)",
         notes=("Third place, a noise method: Gaussian noise on the first layer's weights, fine-tuning with "
                "class-balanced CE, and a small second draw before the last epoch."),
@@ -333,7 +358,7 @@ CATALOG = {entry.name: entry for entry in [
 ADDS_NOISE = frozenset(name for name, entry in CATALOG.items() if entry.adds_noise)
 REPAIRS = [name for name, entry in CATALOG.items() if entry.repairs]
 REPAIR_BASES = [name for name, entry in CATALOG.items() if entry.repair_base]
-NOISE_LEVELS = [parameter for entry in CATALOG.values() for parameter in entry.noise_levels]
+LIMITED = {parameter: kind for entry in CATALOG.values() for parameter, kind in entry.limits.items()}
 
 
 def sweep_parameters(name, forget="random"):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nbutils import NOTEBOOK, PARAMETERS, ROOT, catalog, leaderboard, params, tables
-from nbutils.catalog import CATALOG, FAMILIES, REQUESTS, Sweep
+from nbutils.catalog import CATALOG, FAMILIES, LIMITED, LIMITS, REQUESTS, Sweep
 from nbutils.columns import COLUMNS, INTERVAL_BOUNDS, PER_MODEL, PER_SETTING, WITH_INTERVAL
 from nbutils.params import ParameterError
 
@@ -33,7 +33,7 @@ def test_each_entry_reads_what_it_sweeps_and_every_name_is_a_notebook_parameter(
     assert entry.name == name and entry.family in FAMILIES and set(entry.by_request) <= set(REQUESTS)
     for sweep in entry.sweeps:
         assert set(sweep.parameters) <= set(entry.reads)
-    assert set(entry.noise_levels) <= set(entry.reads) and set(entry.reads) <= set(known)
+    assert set(entry.limits) <= set(entry.reads) <= set(known) and set(entry.limits.values()) <= set(LIMITS)
     assert not entry.settings_of or entry.settings_of in entry.reads
     assert entry.description and entry.heading and entry.notes and "\n" not in entry.description
     if entry.repair_base:  # noise then repair's base gets one number
@@ -45,6 +45,17 @@ def test_the_lists_params_checks_come_from_the_catalog():
     assert catalog.REPAIR_BASES == [n for n, e in CATALOG.items() if e.repair_base]
     assert params.defaults()["repair_base"] in catalog.REPAIR_BASES
     assert params.defaults()["repair_with"] in catalog.REPAIRS
+
+
+@pytest.mark.parametrize("name", list(LIMITED))
+def test_each_limit_the_catalog_gives_a_parameter_is_checked(name):
+    default, kind = params.defaults()[name], LIMITED[name]
+    number = default[0] if isinstance(default, list) else default
+    bad = 1.5 if kind == "share" else -1 if isinstance(number, int) else -0.5
+    given = [*default, bad] if isinstance(default, list) else bad
+    with pytest.raises(ParameterError, match=re.escape(f"{name}: {LIMITS[kind]}, got ")):
+        params.validate({name: given})
+    assert params.validate({name: default})[name] == default
 
 
 def test_a_sweep_may_depend_on_the_kind_of_forget_request(monkeypatch):
