@@ -63,14 +63,14 @@ class Entry:
 
     ``function`` is the dotted path of ``apply(model, value, generator, splits, params)``, which returns the
     unlearned copy of every model (:mod:`nbutils.methods` imports it); the method reads only the parameters in
-    ``reads``. ``sweep`` is its sweep for every kind of forget request but those ``by_request`` gives its own
-    ({kind: Sweep}, kinds from ``REQUESTS``). ``settings_of`` names a parameter that names the method whose
-    sweep this one runs (noise then repair's ``repair_with``). ``adds_noise``: it perturbs the weights with
-    random noise (the leaderboard marks it); ``repairs``: noise then repair may repair with it
-    (``repair_with``); ``repair_base``: one number per setting of noise, so noise then repair may start from it
-    (``repair_base``); ``limits``: {parameter: a key of ``LIMITS``}, what its parameters' values must be. ``family`` is a key
-    of ``FAMILIES``; ``description`` and ``source`` fill docs/methods.md's table, ``heading`` and ``notes`` its
-    section of the report.
+    ``reads``, and ``limits`` ({parameter: a key of ``LIMITS``}) says what their values must be. ``sweep`` is
+    its sweep for every kind of forget request but those ``by_request`` gives its own ({kind: Sweep}, kinds
+    from ``REQUESTS``). ``settings_of`` names a parameter that names the method whose sweep this one runs
+    (noise then repair's ``repair_with``). ``adds_noise``: it perturbs the weights with random noise (the
+    leaderboard marks it); ``repairs``: noise then repair may repair with it (``repair_with``);
+    ``repair_base``: one number per setting of noise, so noise then repair may start from it (``repair_base``).
+    ``family`` is a key of ``FAMILIES``; ``description`` and ``source`` fill docs/methods.md's table,
+    ``heading`` and ``notes`` its section of the report.
     """
 
     name: str
@@ -396,8 +396,9 @@ def methods_table():
     """docs/methods.md's table, one row per method in report order."""
     rows = ["| method | source | what it does | swept | parameter file |", "|---|---|---|---|---|"]
     for entry in CATALOG.values():
-        sweep = entry.sweep
-        swept = " × ".join(f"{knob} (`{parameter}`)" for knob, parameter in zip(sweep.knobs, sweep.parameters))
+        swept = "; ".join(f"{kind}: " * (kind != "") + " × ".join(
+            f"{knob} (`{parameter}`)" for knob, parameter in zip(sweep.knobs, sweep.parameters))
+            for kind, sweep in [("", entry.sweep), *entry.by_request.items()])
         rows.append(f"| {entry.label} | {entry.source or '–'} | {entry.description} | {swept} | "
                     f"`{entry.name}.yaml` |")
     return "\n".join(rows) + "\n"
