@@ -26,7 +26,9 @@ import pandas as pd
 import torch
 
 from nbutils import cost, exported, intervals, runtime
+from nbutils.catalog import CEILING, ORIGINAL, RETRAIN
 from nbutils.challenge import challenge_score, logit_scaled_confidence
+from nbutils.columns import WITH_INTERVAL
 from nbutils.data import tensors
 from nbutils.examples import example_rows
 from nbutils.membership import loss_attack, mia_efficacy, per_example_attack
@@ -37,8 +39,6 @@ from nbutils.train import fit_ensemble
 EVALUATION_ROWS = 2000  # rows per split the attacks, the challenge score and examples.parquet use at most
 GAP_OF = {"gap_forget": "forget_acc", "gap_retain": "retain_acc", "gap_test": "test_acc", "gap_mia": "mia_efficacy"}
 ATTACK = ["attack_acc", "attack_worst"]  # per-example attack: mean accuracy over forget rows, and over the worst tenth
-WITH_INTERVAL = [*GAP_OF, "avg_gap", "forget_score", "challenge_score", *ATTACK]
-INTERVAL_BOUNDS = [f"{col}_{end}" for col in WITH_INTERVAL for end in ("lo", "hi")]  # results.csv's last columns
 MODEL_COLUMNS = ["retain_acc", "forget_acc", "test_acc", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001", "mia_efficacy"]
 
 
@@ -148,13 +148,13 @@ def train_references(params, dataset, device, number=0, stage="tuning", full=Tru
                           params["n_seeds"], params["challenge_models"], retrain_macs, full)
     where = {"replicate": number, "stage": stage, "full": full}
     scored = [
-        evaluate("original", "-", np.nan, reference.original_preds, reference, model=original, macs_per_model=0,
+        evaluate(ORIGINAL, "-", np.nan, reference.original_preds, reference, model=original, macs_per_model=0,
                  **where),
-        evaluate("retrain", "-", np.nan, reference.retrain_preds, reference, seconds_per_model=retrain_seconds / n_retrain,
+        evaluate(RETRAIN, "-", np.nan, reference.retrain_preds, reference, seconds_per_model=retrain_seconds / n_retrain,
                  macs_per_model=retrain_macs, target=True, **where),
     ]
     if params["challenge_models"] and full:
-        scored.append(evaluate("retrain_2", "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
+        scored.append(evaluate(CEILING, "-", np.nan, all_retrain.subset(slice(n_models, None)), reference,
                                seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs, **where))
     return Replicate(number, stage, full, dataset, reference, scored, {**losses, "retrain": retrain_losses},
                      {"original": original_seconds, "retrain": retrain_seconds}, retrain)

@@ -20,6 +20,7 @@ import skops.io
 from safetensors.torch import save_file
 
 from nbutils import chain, cost, evaluation, runtime
+from nbutils.catalog import CEILING, ORIGINAL, RETRAIN
 from nbutils.data import reading
 from nbutils.methods import METHODS
 from nbutils.results import replaced_when_written, write_atomically
@@ -28,9 +29,9 @@ from nbutils.results import replaced_when_written, write_atomically
 def chosen_model(decision, P, dataset, tuning, device):
     """(the chosen one-model ensemble, its multiply-adds, its seconds, its random stream or None)."""
     original = evaluation.first_model_copies(tuning.reference.original, 1)
-    if decision.action == "original":
+    if decision.action == ORIGINAL:
         return original, 0, 0.0, None
-    if decision.action == "retrain":
+    if decision.action == RETRAIN:
         return (evaluation.first_model_copies(tuning.retrain, 1), tuning.reference.retrain_macs,
                 tuning.seconds["retrain"] / tuning.retrain.n_models, ["retrain", P["train_seed"]])
     method = METHODS[decision.action]
@@ -45,7 +46,7 @@ def chosen_model(decision, P, dataset, tuning, device):
 def evidence(decision, report_results):
     """The verdict's fresh figures and the per-example attack on the forget rows of the configuration it rests
     on (for ``retrain``, the second retrained ensemble: the ceiling), per report replicate and their mean."""
-    config = {"original": ("original", "-"), "retrain": ("retrain_2", "-")}.get(
+    config = {ORIGINAL: (ORIGINAL, "-"), RETRAIN: (CEILING, "-")}.get(
         decision.action, (decision.action, decision.setting))
     rows = report_results[(report_results["method"] == config[0]) & (report_results["setting"] == config[1])]
     per_replicate = rows.groupby("replicate")[["attack_acc", "attack_worst"]].first()
@@ -82,7 +83,7 @@ def record(P, dataset, decision, macs, seconds, stream, report_results, retrain_
                    "value": _plain(METHODS[decision.action].settings(P)[decision.setting])
                    if decision.action in METHODS else None,
                    "applied_to": "the first original model of tuning replicate 0"
-                   if decision.action != "retrain" else "the first retrained model of tuning replicate 0",
+                   if decision.action != RETRAIN else "the first retrained model of tuning replicate 0",
                    "seeds": {k: P[k] for k in ("data_seed", "train_seed", "noise_seed")}, "random_stream": stream},
         "cost": {"macs": int(macs), "cost_share": macs / retrain_macs, "retrain_macs": retrain_macs,
                  "seconds": round(seconds, 4), "device": str(device)},

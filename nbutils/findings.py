@@ -10,7 +10,7 @@ JupyterLab write them (spaces become hyphens).
 
 import numpy as np
 
-from nbutils import intervals, verdict as decisions
+from nbutils import catalog, intervals, verdict as decisions
 from nbutils.evaluation import ensemble_sizes
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.tables import aggregate, formatted, label
@@ -18,7 +18,7 @@ from nbutils.tables import aggregate, formatted, label
 SECTIONS = {"summary": "#7.-Summary", "findings": "#10.-Findings", "methods": "#5.-Unlearning-methods",
             "retrain": "#8.-Retrain-from-scratch:-the-gold-standard"}
 MEANINGFUL_EPSILON = 10  # a certified setting above it is reported as carrying no meaningful guarantee
-ORIGINAL, RETRAIN, CEILING = ("original", "-"), ("retrain", "-"), ("retrain_2", "-")
+ORIGINAL, RETRAIN, CEILING = ((name, "-") for name in (catalog.ORIGINAL, catalog.RETRAIN, catalog.CEILING))
 
 
 def comparisons(scored):
@@ -129,7 +129,7 @@ def findings(report, tuning, params, compare, tuning_compare):
     tuned = _means(tuning)
     o, r = mean.loc[ORIGINAL], mean.loc[RETRAIN]
     replicates = report["replicate"].nunique()
-    n = int(report.loc[report["method"] == "retrain", "model"].nunique())
+    n = int(report.loc[report["method"] == catalog.RETRAIN, "model"].nunique())
     out = [
         f"- **Fresh models.** Operating points were chosen on the tuning replicate (sections 5, 6 and 9); every figure "
         f"below comes from {replicates} report replicate{'s' if replicates > 1 else ''}, "
@@ -261,7 +261,7 @@ def verdict(report, tuning, params, decision, compare):
             why = (f"no operating point within {decision.budget:.0%} of retraining's work beat the original by more "
                    f"than one standard error on the {decision.tuning_replicates} tuning replicate"
                    f"{'s' if decision.tuning_replicates > 1 else ''}")
-        if decision.action == "retrain":
+        if decision.action == catalog.RETRAIN:
             what = (f"**Retrain from scratch.** No method beat leaving the model as it is: {why}. Leaving it is "
                     f"not enough either: the ceiling beats the original by {decision.gain_over_original:+.3f} "
                     f"(one-sided 95 % bounds [{decision.gain_lo:+.3f}, {decision.gain_hi:+.3f}]) on {reps}")

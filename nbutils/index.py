@@ -17,12 +17,12 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from nbutils.catalog import ORIGINAL, REFERENCES, RETRAIN
 from nbutils.results import write_atomically
 from nbutils.sweep import MANIFEST, read_status
 
 KEY_METRICS = ["Forget acc (%)", "Test acc (%)", "Avg. Gap", "Challenge score"]  # columns of metrics.json's summary
 REFERENCE = "Retrain from scratch"  # the summary row every method is compared with: its accuracies are the target
-REFERENCE_MODELS = {"original", "retrain", "retrain_2"}  # results.csv rows that are no unlearning method
 STATUS_COLOURS = {"ok": "tab:green", "failed": "tab:red", "skipped": "tab:gray", "interrupted": "tab:orange",
                   "outdated": "tab:orange", "not run": "tab:gray"}
 STYLE = """
@@ -106,20 +106,20 @@ def results(found):
 def forgetting_figure(rows):
     """Per dataset, each method's forget accuracy against test accuracy over its settings, mean over runs and models."""
     datasets = list(dict.fromkeys(rows["dataset"]))
-    methods = [m for m in dict.fromkeys(rows["method"]) if m not in REFERENCE_MODELS]
+    methods = [m for m in dict.fromkeys(rows["method"]) if m not in REFERENCES]
     colours = dict(zip(methods, itertools.cycle(colormaps["tab20"].colors + colormaps["tab20b"].colors)))
     fig = Figure(figsize=(7.5 * len(datasets), 4.5), layout="constrained")
     for ax, dataset in zip(fig.subplots(1, len(datasets), squeeze=False)[0], datasets):
         subset = rows[rows["dataset"] == dataset]
         means = subset.groupby(["method", "setting"], sort=False)[["test_acc", "forget_acc"]].mean().reset_index()
         for method, points in means.groupby("method", sort=False):
-            if method in REFERENCE_MODELS:
+            if method in REFERENCES:
                 continue
             ax.plot(points["test_acc"], points["forget_acc"], marker="o", label=method, color=colours[method])
-        for method, marker, colour in [("original", "*", "tab:red"), ("retrain", "D", "black")]:
+        for method, marker, colour in [(ORIGINAL, "*", "tab:red"), (RETRAIN, "D", "black")]:
             point = means[means["method"] == method]
             ax.scatter(point["test_acc"], point["forget_acc"], marker=marker, s=120, color=colour, zorder=3,
-                       label={"original": "original (before unlearning)", "retrain": "retrain (the target)"}[method])
+                       label={ORIGINAL: "original (before unlearning)", RETRAIN: "retrain (the target)"}[method])
         ax.set(title=f"{dataset}: {subset['run'].nunique()} run(s)", xlabel="Test accuracy (%): utility",
                ylabel="Forget accuracy (%): forgetting")
         ax.grid(alpha=0.3)

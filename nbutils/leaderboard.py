@@ -20,6 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from nbutils import ROOT, comparisons, intervals, sweep
+from nbutils.catalog import CEILING, ORIGINAL, RETRAIN
 from nbutils.findings import control
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.results import write_atomically
@@ -27,7 +28,6 @@ from nbutils.tables import operating_points
 
 CSV_COLUMNS = ["scenario", "method", "setting", "share", "share_lo", "share_hi", "gain", "gain_lo", "gain_hi",
                "against_original", "cost_share", "seed"]
-CEILING = "retrain_2"
 
 
 def completed_runs(folder):
@@ -56,11 +56,11 @@ def collect(runs):
         for replicate, rows in report.groupby("replicate"):
             by_config = rows.drop_duplicates(["method", "setting"]).set_index(["method", "setting"])
             operating = [(m, s) for m, s in points.items() if (m, s) in by_config.index]
-            kept = [("original", "-"), (CEILING, "-"), *operating]
+            kept = [(ORIGINAL, "-"), (CEILING, "-"), *operating]
             chosen = by_config.loc[kept].reset_index()
             frames.append(pd.DataFrame({
                 "scenario": scenario, "replicate": replicate,
-                "method": chosen["method"].replace({CEILING: "retrain"}), "setting": chosen["setting"],
+                "method": chosen["method"].replace({CEILING: RETRAIN}), "setting": chosen["setting"],
                 "share": chosen["challenge_score"] / by_config.loc[(CEILING, "-"), "challenge_score"],
                 "cost_share": chosen["cost_share"], "avg_gap": chosen["avg_gap"], "attack_acc": chosen["attack_acc"],
                 "attack_worst": chosen["attack_worst"], "models": parameters["challenge_models"]}))
@@ -74,7 +74,7 @@ def rank(per_replicate, level=comparisons.LEVEL):
     tables = []
     for scenario, rows in per_replicate.groupby("scenario", sort=False):
         shares = rows.pivot(index="replicate", columns="method", values="share")
-        versus = comparisons.against(shares, "original", level)
+        versus = comparisons.against(shares, ORIGINAL, level)
         ranks = comparisons.rank_intervals(shares, level)
         means = rows.groupby("method", sort=False).agg(
             setting=("setting", "first"), cost_share=("cost_share", "mean"), avg_gap=("avg_gap", "mean"),
@@ -85,7 +85,7 @@ def rank(per_replicate, level=comparisons.LEVEL):
         table = means.join(share).join(ranks[["rank", "rank_lo", "rank_hi"]])
         versus = versus.rename(columns={"against": "against_original"})
         table = table.join(versus[["gain", "gain_lo", "gain_hi", "against_original"]])
-        table.loc["original", ["gain", "gain_lo", "gain_hi", "against_original"]] = [0.0, 0.0, 0.0, "tie"]
+        table.loc[ORIGINAL, ["gain", "gain_lo", "gain_hi", "against_original"]] = [0.0, 0.0, 0.0, "tie"]
         tables.append(table.reset_index().assign(scenario=scenario))
     table = pd.concat(tables, ignore_index=True)
     order = table["scenario"].map({s: i for i, s in enumerate(table["scenario"].unique())})  # the sweep's order
@@ -242,7 +242,7 @@ def _manifest(folder):
 
 
 def _points(r):
-    if r.method == "original":
+    if r.method == ORIGINAL:
         return "reference"
     return f"{100 * r.gain:+.1f} [{100 * r.gain_lo:+.1f}, {100 * r.gain_hi:+.1f}] pts"
 
@@ -252,8 +252,8 @@ def _cost(share):
 
 
 def _label(method):
-    if method in ("original", "retrain"):
-        return {"original": "Leave as is (original)", "retrain": "Retrain from scratch"}[method]
+    if method in (ORIGINAL, RETRAIN):
+        return {ORIGINAL: "Leave as is (original)", RETRAIN: "Retrain from scratch"}[method]
     return f"{METHODS[method].label}{' *' if method in ADDS_NOISE else ''}"
 
 

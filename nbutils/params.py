@@ -6,8 +6,8 @@ values the same way whether a run comes from ``python -m nbutils run``, plain
 ``papermill`` or JupyterLab. The valid methods are the notebook's default
 ``methods``. The data parameters are checked by ``data.splits.problems``, which reads
 the table (and a forget request's file) once; a request on an exported model (``original_model``) by
-``chain.problems``, against its deletion records. This module imports no PyTorch, so the
-command line answers bad input at once.
+``chain.problems``, against its deletion records. What each method sweeps and which parameters must be noise
+levels is :mod:`nbutils.catalog`'s. This module imports no PyTorch, so the command line answers bad input at once.
 """
 
 import ast
@@ -19,26 +19,16 @@ import math
 import yaml
 
 from nbutils import NOTEBOOK, chain
+from nbutils.catalog import LIMITED, LIMITS, REPAIR_BASES, REPAIRS, sweep_parameters
 from nbutils.data import splits
 from nbutils.data.splits import split_sizes
 
-NOISE_LISTS = ["gaussian_sigmas", "laplacian_scales", "adaptive_base_sigmas", "gradient_multipliers", "fisher_alphas",
-               "langevin_sigmas", "dampening_lambdas", "cfw_sigmas"]
-# The parameters each method sweeps (its own settings): the registry's, spelled out here so that checking
-# them needs no PyTorch (a test keeps the two in step).
-SWEEP_PARAMETERS = {
-    "gaussian": ["gaussian_sigmas"], "laplacian": ["laplacian_scales"], "adaptive": ["adaptive_base_sigmas"],
-    "layerwise": ["layerwise_strategies"], "gradient": ["gradient_multipliers"], "fisher": ["fisher_alphas"],
-    "repair": ["finetune_steps"], "finetune": ["finetune_steps"], "certified": ["certified_epsilons"],
-    "langevin": ["langevin_sigmas", "langevin_steps"], "dampening": ["dampening_alphas", "dampening_lambdas"],
-    "neggrad": ["neggrad_alphas", "neggrad_epochs"], "scrub": ["scrub_epochs", "scrub_lrs"],
-    "salun": ["salun_mask_fractions"], "cfk": ["cfk_layers"], "euk": ["euk_layers"], "l1sparse": ["l1_weights"],
-    "badteacher": ["badteacher_epochs", "badteacher_lrs"], "fcs": ["fcs_epochs"], "msg": ["msg_rates"],
-    "cfw": ["cfw_sigmas"],
+WITHIN = {  # whether one value is within each of the catalog's limits
+    "noise": lambda v: math.isfinite(v) and v >= 0, "share": lambda v: 0 <= v <= 1,
+    "rate": lambda v: math.isfinite(v) and v >= 0, "steps": lambda v: v >= 0, "epochs": lambda v: v >= 0,
+    "count": lambda v: v >= 0,
 }
-REPAIRS = ["finetune", "neggrad", "scrub", "salun", "cfk", "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
 PROTOCOLS = ["independent", "one_original"]  # N originals unlearned once each, or the competition's one original N times
-REPAIR_BASES = ["gaussian", "laplacian", "adaptive", "gradient", "fisher"]  # methods with one number per setting
 
 
 class ParameterError(ValueError):
@@ -184,18 +174,16 @@ def _value_problems(p, methods):
                  f"the {split} set would have {n} rows, too few to stratify {p['n_classes']} classes "
                  f"(need {2 * p['n_classes']}); raise n_samples or the ratios")
 
-    for name in NOISE_LISTS:
-        bad = [v for v in p[name] if not (math.isfinite(v) and v >= 0)]
-        need(not bad, f"{name}: noise levels must be finite and non-negative, got {bad}")
+    for name, kind in LIMITED.items():
+        bad = [v for v in (p[name] if isinstance(p[name], list) else [p[name]]) if not WITHIN[kind](v)]
+        need(not bad, f"{name}: {LIMITS[kind]}, got {bad if isinstance(p[name], list) else p[name]}")
     _method_problems(p, need)
-    for name in dict.fromkeys(n for m in p["methods"] for n in SWEEP_PARAMETERS.get(m, [])):
+    for name in dict.fromkeys(n for m in p["methods"] if m in methods for n in sweep_parameters(m, p["forget"])):
         values = p[name]
         need(len(values) > 0, f"{name}: give at least one setting, or leave its method out of `methods`")
         if isinstance(values, list):
             repeated = sorted({v for v in values if values.count(v) > 1})
             need(not repeated, f"{name}: {repeated} listed more than once; list each setting once")
-    need(math.isfinite(p["adaptive_importance_weight"]) and p["adaptive_importance_weight"] >= 0,
-         f"adaptive_importance_weight: must be finite and non-negative, got {p['adaptive_importance_weight']}")
     n_linear = len(p["hidden_sizes"]) + 1
     for strategy, sigmas in p["layerwise_strategies"].items():
         need(len(sigmas) == n_linear,
@@ -215,18 +203,10 @@ def _value_problems(p, methods):
 
 
 def _method_problems(p, need):
-    """``need`` each setting of the principled methods (fine-tuning, certified, dampening) to be in range."""
-    for name in ["finetune_steps", "langevin_steps"]:
-        bad = [v for v in p[name] if v < 0]
-        need(not bad, f"{name}: step counts must be 0 or more, got {bad}")
-    need(p["certified_repair_steps"] >= 0, f"certified_repair_steps: must be 0 or more, got {p['certified_repair_steps']}")
-    need(math.isfinite(p["finetune_lr"]) and p["finetune_lr"] >= 0,
-         f"finetune_lr: must be finite and non-negative, got {p['finetune_lr']}")
+    """``need`` what the methods' parameters must be beyond the catalog's ``limits``: choices, bounds of their own."""
     need(p["finetune_batch_size"] >= 1, f"finetune_batch_size: must be at least 1, got {p['finetune_batch_size']}")
     need(p["repair_base"] in REPAIR_BASES,
          f"repair_base: {p['repair_base']!r} is not a noise method with one number per setting; choose from {REPAIR_BASES}")
-    need(math.isfinite(p["repair_base_value"]) and p["repair_base_value"] >= 0,
-         f"repair_base_value: must be finite and non-negative, got {p['repair_base_value']}")
     bad = [e for e in p["certified_epsilons"] if not e > 0]  # .inf is allowed: no noise
     need(not bad, f"certified_epsilons: must be positive (.inf for no noise), got {bad}")
     need(0 < p["certified_delta"] < 1, f"certified_delta: must lie strictly between 0 and 1, got {p['certified_delta']}")
@@ -238,32 +218,11 @@ def _method_problems(p, need):
          f"langevin_l2: must be finite and non-negative (0: no L2 term), got {p['langevin_l2']}")
     bad = [a for a in p["dampening_alphas"] if not a >= 0]  # .inf is allowed: dampens nothing
     need(not bad, f"dampening_alphas: must be non-negative, got {bad}")
-    _baseline_problems(p, need)
-
-
-def _baseline_problems(p, need):
-    """``need`` each setting of the field's baselines and the competition's entries to be in range."""
     need(p["repair_with"] in REPAIRS, f"repair_with: {p['repair_with']!r} is not a repair; choose from {REPAIRS}")
-    shares = {"neggrad_alphas": p["neggrad_alphas"], "salun_mask_fractions": p["salun_mask_fractions"],
-              "msg_rates": p["msg_rates"], "badteacher_retain_share": [p["badteacher_retain_share"]]}
-    for name, values in shares.items():
-        bad = [v for v in values if not 0 <= v <= 1]
-        need(not bad, f"{name}: must lie in [0, 1], got {bad}")
     n_linear = len(p["hidden_sizes"]) + 1
     for name in ["cfk_layers", "euk_layers"]:
         bad = [k for k in p[name] if not 1 <= k <= n_linear]
         need(not bad, f"{name}: k counts Linear layers from the output, 1 to {n_linear}; got {bad}")
-    for name in ["neggrad_epochs", "scrub_epochs", "badteacher_epochs", "fcs_epochs"]:
-        bad = [v for v in p[name] if v < 0]
-        need(not bad, f"{name}: epoch counts must be 0 or more, got {bad}")
-    for name in ["scrub_max_epochs", "salun_epochs", "last_layers_epochs", "l1_epochs", "msg_epochs", "cfw_epochs"]:
-        need(p[name] >= 0, f"{name}: must be 0 or more, got {p[name]}")
-    rates = {name: [p[name]] for name in ["neggrad_lr", "salun_lr", "last_layers_lr", "l1_lr", "msg_lr", "cfw_lr",
-                                           "scrub_alpha", "scrub_gamma"]}
-    rates.update(scrub_lrs=p["scrub_lrs"], badteacher_lrs=p["badteacher_lrs"], l1_weights=p["l1_weights"])
-    for name, values in rates.items():
-        bad = [v for v in values if not (math.isfinite(v) and v >= 0)]
-        need(not bad, f"{name}: must be finite and non-negative, got {bad}")
     need(math.isfinite(p["scrub_temperature"]) and p["scrub_temperature"] > 0,
          f"scrub_temperature: must be positive, got {p['scrub_temperature']}")
 

@@ -14,12 +14,12 @@ import numpy as np
 import seaborn as sns
 from IPython.display import display
 
+from nbutils.catalog import CEILING, ORIGINAL, RETRAIN, label
 from nbutils.methods import METHODS
-from nbutils.tables import label
 
 ACCURACIES = {"retain_acc": "Retain", "forget_acc": "Forget", "test_acc": "Test"}
 DPI = 72  # the inline backend's: the report's size stays what it was when figures went through it
-MARKERS = {"original": ("*", "tab:red"), "retrain": ("D", "tab:green"), "retrain_2": ("P", "tab:olive")}
+MARKERS = {ORIGINAL: ("*", "tab:red"), RETRAIN: ("D", "tab:green"), CEILING: ("P", "tab:olive")}
 
 
 def show(fig, alt):
@@ -67,7 +67,7 @@ def method_sweeps(results, chosen):
 
     ``chosen``: the rows of each method's operating point, as :func:`nbutils.tables.summary_rows` picks them.
     """
-    retrain = results[results["method"] == "retrain"]
+    retrain = results[results["method"] == RETRAIN]
     methods = [m for m in METHODS if m in set(results["method"])]
     n_rows = -(-(len(methods) + 1) // 3)
     fig, axes = plt.subplots(n_rows, 3, figsize=(18, 5 * n_rows), squeeze=False, layout="constrained")
@@ -75,7 +75,7 @@ def method_sweeps(results, chosen):
     for ax, name in zip(axes.flat, methods):
         long = _accuracy_long(results[results["method"] == name])
         method = METHODS[name]
-        if method.knob == "strategy" or method.grid:  # no single numeric axis: one group of bars per setting
+        if method.sweep.knob == "strategy" or method.sweep.grid:  # no single numeric axis: one group of bars per setting
             sns.barplot(long, x="setting", y="accuracy", hue="split", errorbar="sd", ax=ax)
             ax.set_ylim(max(0, long["accuracy"].min() - 5), 100)
             ax.tick_params(axis="x", rotation=30, labelsize=8)
@@ -84,7 +84,7 @@ def method_sweeps(results, chosen):
             sns.lineplot(long, x="value", y="accuracy", hue="split", style="split", markers=True, errorbar="sd", ax=ax)
             if (long["value"] > 0).all() and long["value"].max() >= 10 * long["value"].min():  # a decade or more
                 ax.set_xscale("log")
-            xlabel = method.knob
+            xlabel = method.sweep.knob
         _retrain_reference_lines(ax, retrain)
         ax.set(title=label(name), xlabel=xlabel, ylabel="Accuracy (%)")
         ax.legend(fontsize=7, ncol=2)
@@ -133,8 +133,8 @@ def effectiveness(results, chosen):
     ax.set(xlabel="Forget drop − retain drop (points)", title="The seed's quality score (rewards overshooting retrain)")
 
     ax = axes[1, 0]
-    original = results[results["method"] == "original"][list(ACCURACIES)].mean()
-    retrain = results[results["method"] == "retrain"][list(ACCURACIES)].mean()
+    original = results[results["method"] == ORIGINAL][list(ACCURACIES)].mean()
+    retrain = results[results["method"] == RETRAIN][list(ACCURACIES)].mean()
     x = np.arange(len(names))
     ax.bar(x - 0.2, original["forget_acc"] - stats["forget_acc"], 0.4, label="Forget acc drop", edgecolor="black")
     ax.bar(x + 0.2, original["retain_acc"] - stats["retain_acc"], 0.4, label="Retain acc drop", edgecolor="black")
@@ -197,7 +197,7 @@ def epsilon_ecdf(examples, chosen, n_models):
     zero_points = math.ceil(math.log(n_models - 1))
     right = zero_points + 0.5
     fig, ax = plt.subplots(figsize=(12, 5))
-    references = {("original", "-"): ("tab:red", 2.5), ("retrain_2", "-"): ("black", 2.5)}
+    references = {(ORIGINAL, "-"): ("tab:red", 2.5), (CEILING, "-"): ("black", 2.5)}
     groups = rows.groupby(["method", "setting"], sort=False, observed=True)
     order = sorted(groups.groups, key=lambda k: (k not in references, label(k[0])))
     for key in order:

@@ -2,33 +2,12 @@
 
 import numpy as np
 import pandas as pd
-from IPython.display import HTML
+from IPython.display import HTML, Markdown
 
 from nbutils import intervals
-from nbutils.evaluation import INTERVAL_BOUNDS, WITH_INTERVAL
+from nbutils.catalog import REFERENCES, RETRAIN, label
+from nbutils.columns import COLUMNS, COSTS, INTERVAL_BOUNDS, LABELS, PER_MODEL, PER_SETTING, WITH_INTERVAL
 from nbutils.methods import METHODS, certified
-
-REFERENCES = {"original": "Original model", "retrain": "Retrain from scratch",
-              "retrain_2": "Retrain, 2nd ensemble (ceiling)"}
-LABELS = {
-    "retain_acc": "Retain acc (%)", "forget_acc": "Forget acc (%)", "test_acc": "Test acc (%)",
-    "param_dist": "Param dist", "mia_auc": "MIA AUC", "mia_tpr@0.01": "TPR@1%FPR (%)",
-    "mia_tpr@0.001": "TPR@0.1%FPR (%)", "mia_efficacy": "MIA efficacy (%)", "avg_gap": "Avg. Gap",
-    "forget_score": "Forget score", "challenge_score": "Challenge score", "seed_quality": "Seed quality score",
-    "gap_forget": "Gap forget", "gap_retain": "Gap retain", "gap_test": "Gap test", "gap_mia": "Gap MIA",
-    "ms_per_model": "ms per model", "speedup": "Speed-up vs retrain", "attack_acc": "Per-example attack acc",
-    "attack_worst": "Attack acc, worst 10 % of rows", "tuning_challenge_score": "Challenge score when tuned",
-    "cost_share": "% of retraining's work",
-}
-COSTS = ["seconds_per_model", "cost_share"]  # measured and counted, per configuration and replicate
-PER_MODEL = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_tpr@0.01", "mia_tpr@0.001",
-             "mia_efficacy", "seed_quality"]
-PER_SETTING = ["gap_forget", "gap_retain", "gap_test", "gap_mia", "avg_gap", "forget_score", "challenge_score",
-               "attack_acc", "attack_worst", "seconds_per_model", "ms_per_model", "tuning_challenge_score", "cost_share"]
-
-
-def label(method):
-    return REFERENCES.get(method) or METHODS[method].label
 
 
 def formatted(mean, spread, digits):
@@ -66,8 +45,7 @@ def display_table(rows, columns, digits=None):
     digits = digits or {}
     out = pd.DataFrame(index=stats.index)
     for col in columns:
-        d = digits.get(col, 4 if col in ("param_dist", "forget_score", "challenge_score", "mia_auc") else
-                       3 if col in ("attack_acc", "attack_worst") else 2)
+        d = digits.get(col, COLUMNS[col].digits if col in COLUMNS else 2)
         if col in WITH_INTERVAL:
             spreads = list(zip(stats[(f"{col}_lo", "mean")], stats[(f"{col}_hi", "mean")]))
         elif col in PER_SETTING:
@@ -120,13 +98,13 @@ def summary(report, tuning):
     rows = report.assign(cost_share=100 * report["cost_share"])
     tuned = tuning.groupby(["method", "setting"], sort=False)["challenge_score"].mean()
     rows["tuning_challenge_score"] = [tuned.get((m, s), np.nan) for m, s in zip(rows["method"], rows["setting"])]
-    retrain_seconds = rows.loc[rows["method"] == "retrain", "seconds_per_model"].iloc[0]
+    retrain_seconds = rows.loc[rows["method"] == RETRAIN, "seconds_per_model"].iloc[0]
     rows["speedup"] = retrain_seconds / rows["seconds_per_model"]
     rows["ms_per_model"] = 1000 * rows["seconds_per_model"]
     columns = ["retain_acc", "forget_acc", "test_acc", "param_dist", "mia_auc", "mia_efficacy", "avg_gap",
                "forget_score", "challenge_score", "tuning_challenge_score", "attack_acc", "seed_quality", "cost_share",
                "ms_per_model"]
-    table = display_table(rows, columns, digits={"ms_per_model": 3, "tuning_challenge_score": 4, "cost_share": 3})
+    table = display_table(rows, columns)
     speedup = rows.groupby(["method", "setting"], sort=False)["speedup"].first()
     table[LABELS["speedup"]] = [("–" if not np.isfinite(v) or v == 1 else f"{v:,.0f}×" if v >= 10 else f"{v:.1f}×")
                                 for v in speedup]
@@ -136,15 +114,15 @@ def summary(report, tuning):
 def most_distinguishable(examples, method, setting, n_models, n=10):
     """The ``n`` forget rows with the highest epsilon at one configuration, with the median confidence of its
     first ``n_models`` models (those the challenge compares) and of as many retrained ones."""
-    rows = examples[(examples["split"] == "forget") & (examples["method"].isin([method, "retrain"]))
+    rows = examples[(examples["split"] == "forget") & (examples["method"].isin([method, RETRAIN]))
                     & (examples["model"] < n_models)]
-    rows = rows[(rows["method"] == "retrain") | (rows["setting"] == setting)]
+    rows = rows[(rows["method"] == RETRAIN) | (rows["setting"] == setting)]
     unlearned = rows[rows["method"] == method]
     first = unlearned[unlearned["model"] == 0].set_index("row_id")
     median = rows.groupby(["method", "row_id"], observed=True)["confidence"].median().unstack(0)
     table = pd.DataFrame({
         "label": first["label"], "ε": first["epsilon"], "points": first["points"],
-        "median confidence, unlearned": median[method], "median confidence, retrained": median["retrain"],
+        "median confidence, unlearned": median[method], "median confidence, retrained": median[RETRAIN],
         "unlearned models right (%)": 100 * unlearned.groupby("row_id", observed=True)["correct"].mean(),
     }).sort_values("ε", ascending=False, kind="stable").head(n)
     return table.rename_axis("row id").round(3)
@@ -159,6 +137,17 @@ def certificates(params, original):
     table["projection moves the weights (% of norm, mean / max over models)"] = f"{shift.mean():.2f} / {shift.max():.2f}"
     table["trained models' norms"] = f"{norms.min():.2f} to {norms.max():.2f} (C = {params['certified_radius']:g})"
     return table
+
+
+def preface(name, params, original):
+    """What a method's section shows before its sweep, or None: noise then repair's base and learning rate,
+    certified noise's certificates (when it runs)."""
+    if name == "repair":
+        return Markdown(f"Base: {label(params['repair_base'])} at {params['repair_base_value']:g}; "
+                        f"SGD learning rate {params['finetune_lr']:g}, {params['finetune_batch_size']} rows per step.")
+    if name == "certified" and name in params["methods"]:
+        return certificates(params, original)
+    return None
 
 
 def folded(table, visible, what):

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from nbutils import comparisons
+from nbutils.catalog import CEILING, ORIGINAL, RETRAIN
 from nbutils.methods import METHODS
 
 LEVEL = 0.95
-ORIGINAL, CEILING = "original", "retrain_2"
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,8 @@ def decide(tuning, report, points, budget, level=LEVEL):
     if result.confirmed:
         return Verdict(tested[0], tested[1], result.gain, result.lo, result.hi, result.p, **common)
     if trace.confirmed:
-        return Verdict("retrain", "-", trace.gain, trace.lo, trace.hi, trace.p, **common)
-    return Verdict("original", "-", 0.0, 0.0, 0.0, np.nan, **common)
+        return Verdict(RETRAIN, "-", trace.gain, trace.lo, trace.hi, trace.p, **common)
+    return Verdict(ORIGINAL, "-", 0.0, 0.0, 0.0, np.nan, **common)
 
 
 def tuned_and_fresh(tuning, report, points):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from conftest import CPU, make_ensemble
 from nbutils import engine, evaluation, runtime
+from nbutils.catalog import CATALOG
 from nbutils.methods import METHODS, baselines, competition, steps
 
 BASELINE_PARAMS = dict(
@@ -15,7 +16,7 @@ BASELINE_PARAMS = dict(
     neggrad_lr=0.01, scrub_max_epochs=2, scrub_alpha=0.001, scrub_gamma=0.99, scrub_temperature=4.0,
     salun_epochs=2, salun_lr=0.013, last_layers_epochs=2, last_layers_lr=0.01, l1_epochs=2, l1_lr=0.01,
     badteacher_retain_share=0.3, msg_epochs=2, msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
-NEW = ["neggrad", "scrub", "salun", "cfk", "euk", "l1sparse", "badteacher", "fcs", "msg", "cfw"]
+NEW = [name for name, entry in CATALOG.items() if entry.family in ("baseline", "competition")]
 SETTING = {"neggrad": (0.9, 1), "scrub": (1, 0.005), "salun": 0.5, "cfk": 2, "euk": 2, "l1sparse": 1e-4,
            "badteacher": (1, 0.001), "fcs": 1, "msg": 0.3, "cfw": 0.2}
 STRENGTH_ZERO = {"neggrad": (0.9, 0), "scrub": (0, 0.005), "salun": 0.0, "badteacher": (0, 0.001)}

@@ -16,8 +16,10 @@ from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
 from conftest import SMOKE
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, params, runner, tables, verdict
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, catalog, params, runner, tables, verdict
+from nbutils.catalog import REFERENCES
 from nbutils.challenge import forget_score
+from nbutils.columns import COLUMNS, INTERVAL_BOUNDS
 from nbutils.data import reading
 from nbutils.membership import per_example_attack
 from nbutils.methods import METHODS
@@ -38,10 +40,13 @@ def test_smoke_run_writes_every_section(smoke_run):
     for name in ["unlearning.ipynb", "unlearning.html", "results.csv", "examples.parquet", "metrics.json"]:
         assert (smoke_run / name).stat().st_size > 0, name
     results = pd.read_csv(smoke_run / "results.csv")
-    assert set(results["method"]) == {"original", "retrain", "retrain_2", *METHODS}
+    assert set(results["method"]) == {*REFERENCES, *METHODS}
     smoke = params.validate(params.load(SMOKE))
     assert results.groupby("method")["setting"].nunique().to_dict() == {
-        "original": 1, "retrain": 1, "retrain_2": 1, **{m: len(METHODS[m].settings(smoke)) for m in METHODS}}
+        **dict.fromkeys(REFERENCES, 1), **{m: len(METHODS[m].settings(smoke)) for m in METHODS}}
+    figures = [c for c in results if c not in ("method", "setting", "value", "stage", "replicate", "model")]
+    assert set(figures) <= set(COLUMNS) | set(INTERVAL_BOUNDS)  # every figure is a registered column
+    assert figures[-len(INTERVAL_BOUNDS):] == INTERVAL_BOUNDS
     n_models = 4  # max(n_seeds, challenge_models): every model is in the tables
     tuning, fresh = results[results["replicate"] == 0], results[results["replicate"] == 2]
     assert len(tuning[tuning["method"] == "gaussian"]) == 2 * n_models  # settings x models
@@ -90,6 +95,9 @@ def test_the_report_opens_with_the_verdict_and_folds_the_long_tables(smoke_run):
     verdict = html.find(id="Verdict").find_next(class_="jp-RenderedMarkdown", attrs={"data-mime-type": "text/markdown"})
     assert "Written when the run reaches section 10" not in verdict.get_text()
     assert len(verdict.select("li")) >= 1 and verdict.select("a[href^='#']")
+    for number, name in enumerate(METHODS, 1):  # each method's section, a heading the contents link to
+        heading = html.find(id=catalog.anchor(number, name)[1:])
+        assert heading.name == "h3" and heading.get_text(strip=True).rstrip("¶") == catalog.heading(number, name)
     folds = html.select("details")
     assert len(folds) == len(METHODS) + 1  # one per method's sweep, and section 9's table
     assert all(not d.has_attr("open") for d in folds)

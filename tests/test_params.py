@@ -116,10 +116,6 @@ def test_a_plain_run_name_is_accepted():
     assert params.validate({"run_name": "my-run_2.1"})["run_name"] == "my-run_2.1"
 
 
-def test_every_methods_swept_parameters_are_known_without_pytorch():
-    assert {m: [meth.sweep_parameter, *(p for _, p in meth.grid)] for m, meth in METHODS.items()} == params.SWEEP_PARAMETERS
-
-
 @pytest.mark.parametrize("given, fragment", [
     ({"gaussian_sigmas": []}, "gaussian_sigmas: give at least one setting"),
     ({"layerwise_strategies": {}}, "layerwise_strategies: give at least one setting"),
