@@ -114,7 +114,7 @@ class Entry:
 
 
 FINETUNING = ("finetune_lr", "finetune_batch_size")
-LAST_LAYERS = ("last_layers_epochs", "last_layers_lr", "finetune_batch_size")
+LAST_LAYERS = ("last_layers_lr", "finetune_batch_size")
 
 CATALOG = {entry.name: entry for entry in [
     Entry(
@@ -253,58 +253,68 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="neggrad", label="NegGrad+", family="baseline", function="nbutils.methods.baselines:neggrad",
-        limits={"neggrad_alphas": "share", "neggrad_epochs": "epochs", "neggrad_lr": "rate"},
-        sweep=Sweep("alpha", "neggrad_alphas", (("epochs", "neggrad_epochs"),)),
-        reads=("neggrad_alphas", "neggrad_epochs", "neggrad_lr", "finetune_batch_size"), repairs=True,
+        limits={"neggrad_alphas": "share", "neggrad_class_alphas": "share", "neggrad_epochs": "epochs",
+                "neggrad_lr_factors": "rate", "neggrad_lr": "rate"},
+        sweep=Sweep("alpha", "neggrad_alphas", (("epochs", "neggrad_epochs"), ("lr×", "neggrad_lr_factors"))),
+        by_request={"class": Sweep("alpha", "neggrad_class_alphas",
+                                   (("epochs", "neggrad_epochs"), ("lr×", "neggrad_lr_factors")))},
+        reads=("neggrad_alphas", "neggrad_class_alphas", "neggrad_epochs", "neggrad_lr_factors", "neggrad_lr",
+               "finetune_batch_size"), repairs=True,
         source="Kurmanji et al., 2023", description="SGD on α·CE(retain) − (1 − α)·CE(forget), paired batches",
         heading="NegGrad+",
-        notes=("Kurmanji et al. (NeurIPS 2023), tuned as in DeepUnlearn: SGD on α·CE(retain batch) − (1 − "
-               "α)·CE(forget batch), retain and forget batches paired, swept over α and the epochs (passes over the "
-               "retain rows)."),
+        notes=("Kurmanji et al. (NeurIPS 2023), as DeepUnlearn ports it: SGD on α·CE(retain batch) − (1 − "
+               "α)·CE(forget batch), retain and forget batches paired, BatchNorm in evaluation mode; swept over α "
+               "(stronger for a class: request), the epochs and the learning rate around DeepUnlearn's, rescaled "
+               "to this batch size."),
     ),
     Entry(
         name="scrub", label="SCRUB", family="baseline", function="nbutils.methods.baselines:scrub",
-        limits={"scrub_epochs": "epochs", "scrub_lrs": "rate", "scrub_max_epochs": "count",
-                "scrub_alpha": "rate", "scrub_gamma": "rate"},
-        sweep=Sweep("epochs", "scrub_epochs", (("lr", "scrub_lrs"),)),
-        reads=("scrub_epochs", "scrub_lrs", "scrub_max_epochs", "scrub_alpha", "scrub_gamma", "scrub_temperature",
-               "finetune_batch_size"),
+        limits={"scrub_lrs": "rate"},
+        sweep=Sweep("lr", "scrub_lrs"), reads=("scrub_lrs", "forget", "finetune_batch_size"),
         repairs=True, source="Kurmanji et al., 2023",
         description="max-steps away from the original (KL) on forget rows, min-steps γ·CE + α·KL on retain rows",
         heading="SCRUB",
         notes=("Kurmanji et al. (NeurIPS 2023): the original is the teacher; in the first epochs, max-steps on the "
                "forget rows push the student's outputs away from the teacher's (KL), and every epoch min-steps on the"
-               " retain rows keep it close (γ·CE + α·KL). The authors' α, γ, temperature and max-epochs; their "
-               "learning rate and ten times it."),
+               " retain rows keep it close (γ·CE + α·KL). The authors' class-forgetting setting for a class: "
+               "request and their selective one otherwise; their learning rate, rescaled to this batch size, and a "
+               "step either side."),
     ),
     Entry(
         name="salun", label="SalUn", family="baseline", function="nbutils.methods.baselines:salun",
-        limits={"salun_mask_fractions": "share", "salun_epochs": "count", "salun_lr": "rate"},
-        sweep=Sweep("mask", "salun_mask_fractions"),
-        reads=("salun_mask_fractions", "salun_epochs", "salun_lr", "finetune_batch_size"), repairs=True,
+        limits={"salun_mask_fractions": "share", "salun_lr_factors": "rate", "salun_epochs": "count",
+                "salun_lr": "rate"},
+        sweep=Sweep("mask", "salun_mask_fractions", (("lr×", "salun_lr_factors"),)),
+        reads=("salun_mask_fractions", "salun_lr_factors", "salun_epochs", "salun_branch", "salun_lr",
+               "finetune_batch_size"), repairs=True,
         source="Fan et al., 2024",
         description=("random labels on forget rows plus retain CE, only the weights with the largest forget gradients"
                      " move"),
         heading="SalUn",
         notes=("Fan et al. (ICLR 2024): random labels on the forget rows plus CE on the retain rows, updating only "
                "the share of weights with the largest forget-set gradients (the mask). At 1.0 it is plain random "
-               "labelling."),
+               "labelling. The authors' CIFAR-10 run: a forget pass then a retain pass each epoch, 10 epochs, their "
+               "learning rate rescaled to this batch size and a step either side."),
     ),
     Entry(
         name="cfk", label="CF-k", family="baseline", function="nbutils.methods.baselines:cfk",
         limits={"last_layers_epochs": "count", "last_layers_lr": "rate"},
-        sweep=Sweep("k", "cfk_layers"), reads=("cfk_layers", *LAST_LAYERS), repairs=True, source="Goel et al., 2022",
+        sweep=Sweep("k", "cfk_layers"), reads=("cfk_layers", "last_layers_epochs", *LAST_LAYERS), repairs=True,
+        source="Goel et al., 2022",
         description="train only the last k Linear layers on the retain rows", heading="CF-k",
-        notes=("Goel et al. (2022): fine-tune only the last k Linear layers on the retain rows; every other weight "
-               "stays as trained."),
+        notes=("Goel et al. (2022), as DeepUnlearn ports it: fine-tune only the last k Linear layers on the retain "
+               "rows, 10 epochs of SGD with a step decay and a pull toward the trained weights, BatchNorm in "
+               "evaluation mode; every other weight stays as trained."),
     ),
     Entry(
         name="euk", label="EU-k", family="baseline", function="nbutils.methods.baselines:euk",
-        limits={"last_layers_epochs": "count", "last_layers_lr": "rate"},
-        sweep=Sweep("k", "euk_layers"), reads=("euk_layers", *LAST_LAYERS), repairs=True, source="Goel et al., 2022",
+        limits={"last_layers_lr": "rate"},
+        sweep=Sweep("k", "euk_layers"), reads=("euk_layers", "epochs", *LAST_LAYERS), repairs=True,
+        source="Goel et al., 2022",
         description="re-initialise the last k Linear layers, then train them alone on the retain rows",
         heading="EU-k",
-        notes="Goel et al. (2022): re-initialise the last k Linear layers, then train them alone on the retain rows.",
+        notes=("Goel et al. (2022): re-initialise the last k Linear layers, then train them alone on the retain rows"
+               " for the training budget (epochs), as CF-k's steps."),
     ),
     Entry(
         name="l1sparse", label="l1-sparse fine-tuning", family="baseline",
@@ -327,13 +337,14 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="fcs", label="FCS (NeurIPS 2023, 1st)", family="competition", function="nbutils.methods.competition:fcs",
-        limits={"fcs_epochs": "epochs"},
-        sweep=Sweep("epochs", "fcs_epochs"), reads=("fcs_epochs", "finetune_batch_size"), repairs=True,
+        limits={"fcs_epochs": "epochs", "fcs_uniform_weights": "rate"},
+        sweep=Sweep("epochs", "fcs_epochs", (("uniform", "fcs_uniform_weights"),)),
+        reads=("fcs_epochs", "fcs_uniform_weights", "finetune_batch_size"), repairs=True,
         source="NeurIPS 2023 competition",
         description="uniform outputs on the forget rows, then contrastive rounds", heading="FCS (competition, 1st)",
         notes=("The NeurIPS 2023 unlearning competition's winner (Triantafillou et al., 2024; DeepUnlearn's port): "
-               "the forget rows' outputs pulled to uniform, then rounds of a contrastive forget-against-retain pass "
-               "and a retain epoch."),
+               "the forget rows' outputs pulled to uniform (a weight this port sweeps, 0 to the entry's 1), then "
+               "rounds of a contrastive forget-against-retain pass and a retain epoch."),
     ),
     Entry(
         name="msg", label="MSG (NeurIPS 2023, 2nd)", family="competition", function="nbutils.methods.competition:msg",

@@ -28,6 +28,7 @@ WITHIN = {  # whether one value is within each of the catalog's limits
     "rate": lambda v: math.isfinite(v) and v >= 0, "steps": lambda v: v >= 0, "epochs": lambda v: v >= 0,
     "count": lambda v: v >= 0,
 }
+SALUN_BRANCHES = ["sequential", "mixed"]  # SalUn: a forget pass then a retain pass, or one pass over both
 PROTOCOLS = ["independent", "one_original"]  # N originals unlearned once each, or the competition's one original N times
 
 
@@ -223,8 +224,9 @@ def _method_problems(p, need):
     for name in ["cfk_layers", "euk_layers"]:
         bad = [k for k in p[name] if not 1 <= k <= n_linear]
         need(not bad, f"{name}: k counts Linear layers from the output, 1 to {n_linear}; got {bad}")
-    need(math.isfinite(p["scrub_temperature"]) and p["scrub_temperature"] > 0,
-         f"scrub_temperature: must be positive, got {p['scrub_temperature']}")
+    need(p["salun_branch"] in SALUN_BRANCHES,
+         f"salun_branch: unknown {p['salun_branch']!r}{_suggest(p['salun_branch'], SALUN_BRANCHES)}; use one of "
+         f"{SALUN_BRANCHES}")
 
 
 def name_problems(name, what="run_name"):

@@ -13,13 +13,17 @@ from nbutils.methods import METHODS, baselines, competition, steps
 
 BASELINE_PARAMS = dict(
     finetune_batch_size=16, finetune_lr=0.1, finetune_steps=[0, 5], repair_base="gaussian", repair_base_value=0.05,
-    neggrad_lr=0.01, scrub_max_epochs=2, scrub_alpha=0.001, scrub_gamma=0.99, scrub_temperature=4.0,
-    salun_epochs=2, salun_lr=0.013, last_layers_epochs=2, last_layers_lr=0.01, l1_epochs=2, l1_lr=0.01,
-    badteacher_retain_share=0.3, msg_epochs=2, msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
+    neggrad_lr=0.01, forget="random", salun_epochs=2, salun_lr=0.013, salun_branch="sequential", epochs=2,
+    last_layers_epochs=2, last_layers_lr=0.01, l1_epochs=2, l1_lr=0.01, badteacher_retain_share=0.3, msg_epochs=2,
+    msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
 NEW = [name for name, entry in CATALOG.items() if entry.family in ("baseline", "competition")]
-SETTING = {"neggrad": (0.9, 1), "scrub": (1, 0.005), "salun": 0.5, "cfk": 2, "euk": 2, "l1sparse": 1e-4,
-           "badteacher": (1, 0.001), "fcs": 1, "msg": 0.3, "cfw": 0.2}
-STRENGTH_ZERO = {"neggrad": (0.9, 0), "scrub": (0, 0.005), "salun": 0.0, "badteacher": (0, 0.001)}
+SETTING = {"neggrad": (0.9, 1, 1.0), "scrub": 0.005, "salun": (0.5, 1.0), "cfk": 2, "euk": 2, "l1sparse": 1e-4,
+           "badteacher": (1, 0.001), "fcs": (1, 1.0), "msg": 0.3, "cfw": 0.2}
+STRENGTH_ZERO = {"neggrad": (0.9, 0, 1.0), "scrub": 0.0, "salun": (0.0, 1.0), "badteacher": (0, 0.001)}
+# Whether a method's steps run BatchNorm in training mode (batch statistics, running ones moved), as its authors'
+# code does (docs/methods.md); EU-k runs in evaluation mode but recomputes its re-initialised layers' statistics
+TRAINS_BATCHNORM = {"neggrad": False, "scrub": True, "salun": True, "cfk": False, "l1sparse": True,
+                    "badteacher": True, "fcs": True, "msg": True, "cfw": True}
 
 
 def generator(seed=7):
@@ -28,6 +32,10 @@ def generator(seed=7):
 
 def same(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def same_parameters(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
 
 
 def trained_like(model, seed=0):
@@ -81,7 +89,7 @@ def test_a_method_on_large_tables_runs_in_blocks_the_same_in_one_process_or_two(
     in two processes at two threads and in one at one thread, with the same bits."""
     monkeypatch.setattr(engine, "METHOD_BLOCK_ROWS", 100)
     model = trained_like(make_ensemble(4))
-    setting = {"neggrad": (0.9, 1), "cfw": 0.1}[name]
+    setting = {"neggrad": (0.9, 1, 1.0), "cfw": 0.1}[name]
     before, outs = torch.get_num_threads(), []
     try:
         for threads in (1, 2):
@@ -111,37 +119,53 @@ def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
 
 def test_neggrad_at_alpha_one_is_fine_tuning_on_the_same_batches(small_splits):
     model = trained_like(make_ensemble(3))
-    out = baselines.neggrad(model, (1.0, 2), generator(), small_splits, BASELINE_PARAMS)
+    out = baselines.neggrad(model, (1.0, 2, 3.0), generator(), small_splits, BASELINE_PARAMS)
     (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.network(model)
-    baselines.fine_tune(net, steps.sgd(net, BASELINE_PARAMS["neggrad_lr"]), small_splits.X_retain,
-                        small_splits.y_retain, epochs=2, batch_size=16, generator=g_retain)
+    lr = 3.0 * 0.01 * 16 / 256  # three times DeepUnlearn's learning rate, rescaled linearly from batch 256 to 16
+    baselines.fine_tune(net, steps.sgd(net, lr), small_splits.X_retain, small_splits.y_retain, epochs=2,
+                        batch_size=16, generator=g_retain)
     assert same(out, net.result())
     assert not same(out, model)
 
 
-def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(small_splits):
+def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(small_splits, monkeypatch):
     model = trained_like(make_ensemble(3))
-    params = {**BASELINE_PARAMS, "scrub_max_epochs": 0, "scrub_alpha": 0.0, "scrub_gamma": 0.7}
-    out = baselines.scrub(model, (2, 0.01), generator(), small_splits, params)
+    regime = baselines.ScrubRegime(0, 2, 0.5, 32, 0.0, 0.7, 4.0, ())
+    monkeypatch.setitem(baselines.SCRUB_REGIMES, "selective", regime)
+    out = baselines.scrub(model, 0.01, generator(), small_splits, BASELINE_PARAMS)
     (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.network(model)
-    optimizer = steps.sgd(net, 0.01, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
+    optimizer = steps.sgd(net, 0.01 * 16 / 32, weight_decay=baselines.SCRUB_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain, epochs=2, batch_size=16,
-                        generator=g_retain, scale=0.7)
+                        generator=g_retain, scale=0.7, batch_statistics=True)
     assert same(out, net.result())
+
+
+def test_scrub_takes_the_authors_class_setting_for_a_class_request_and_the_selective_one_otherwise(small_splits,
+                                                                                                 monkeypatch):
+    model = trained_like(make_ensemble(2))
+    outs = {}
+    for kind, forget in (("class", "class:1"), ("selective", "where:x > 0")):
+        for regime in ("class", "selective"):
+            monkeypatch.setitem(baselines.SCRUB_REGIMES, regime, baselines.SCRUB_REGIMES[kind])  # both the same
+        outs[kind] = baselines.scrub(model, 0.005, generator(), small_splits, {**BASELINE_PARAMS, "forget": forget})
+        monkeypatch.undo()
+    for kind, forget in (("class", "class:1"), ("selective", "ids:rows.csv")):
+        out = baselines.scrub(model, 0.005, generator(), small_splits, {**BASELINE_PARAMS, "forget": forget})
+        assert same(out, outs[kind])
 
 
 def test_salun_mask_of_zero_leaves_the_model_unchanged(small_splits):
     model = trained_like(make_ensemble(3))
-    out = baselines.salun(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
-    assert out is not model and same(out, model)
+    out = baselines.salun(model, (0.0, 1.0), generator(), small_splits, BASELINE_PARAMS)
+    assert out is not model and same_parameters(out, model)
 
 
 def test_salun_mask_of_one_is_random_labelling(small_splits):
     model = trained_like(make_ensemble(3))
-    out = baselines.salun(model, 1.0, generator(), small_splits, BASELINE_PARAMS)
-    plain = baselines.random_labelling(model, generator(), small_splits, BASELINE_PARAMS)
+    out = baselines.salun(model, (1.0, 3.0), generator(), small_splits, BASELINE_PARAMS)
+    plain = baselines.random_labelling(model, 3.0, generator(), small_splits, BASELINE_PARAMS)
     assert same(out, plain)
     assert not same(out, model)
 
@@ -174,7 +198,7 @@ def test_cfk_leaves_every_layer_but_the_last_k_bit_identical(k, small_splits):
 @pytest.mark.parametrize("k", [1, 2])
 def test_euk_reinitialises_the_last_k_layers_as_a_fresh_model_would(k, small_splits):
     model = trained_like(make_ensemble(3))
-    out = baselines.euk(model, k, generator(), small_splits, {**BASELINE_PARAMS, "last_layers_epochs": 0})
+    out = baselines.euk(model, k, generator(), small_splits, {**BASELINE_PARAMS, "epochs": 0})
     _, g_init, _ = runtime.streams(generator(), "retain", "init", "statistics")
     fresh = steps.fresh_model(model, g_init)
     first = len(model.linears) - k
@@ -191,9 +215,9 @@ def test_l1_with_weight_zero_is_fine_tuning(small_splits):
     out = baselines.l1_sparse(model, 0.0, generator(), small_splits, BASELINE_PARAMS)
     (g_retain,) = runtime.streams(generator(), "retain")
     net = steps.network(model)
-    optimizer = steps.sgd(net, BASELINE_PARAMS["l1_lr"], weight_decay=baselines.L1_WEIGHT_DECAY)
+    optimizer = steps.sgd(net, 0.01 * 16 / 256, weight_decay=baselines.L1_WEIGHT_DECAY)
     baselines.fine_tune(net, optimizer, small_splits.X_retain, small_splits.y_retain,
-                        epochs=BASELINE_PARAMS["l1_epochs"], batch_size=16, generator=g_retain)
+                        epochs=BASELINE_PARAMS["l1_epochs"], batch_size=16, generator=g_retain, batch_statistics=True)
     assert same(out, net.result())
     assert not same(out, baselines.l1_sparse(model, 1e-3, generator(), small_splits, BASELINE_PARAMS))
 
@@ -233,14 +257,17 @@ def _forget_confidence(model, splits):
 
 def test_neggrad_ascends_the_forget_loss(toy):
     model = trained_like(make_ensemble(2, dropout=0.0))
-    out = baselines.neggrad(model, (0.0, 1), generator(), toy, {**BASELINE_PARAMS, "finetune_batch_size": 1})
+    out = baselines.neggrad(model, (0.0, 1, 1.0), generator(), toy, {**BASELINE_PARAMS, "finetune_batch_size": 1})
     assert (_forget_ce(out, toy) > _forget_ce(model, toy)).all()
 
 
-def test_fcs_first_stage_pulls_the_forget_outputs_towards_uniform(toy):
+def test_fcs_first_stage_pulls_the_forget_outputs_towards_uniform_as_strongly_as_its_weight(small_splits):
     model = trained_like(make_ensemble(2, dropout=0.0))
-    out = competition.fcs(model, 0, generator(), toy, {**BASELINE_PARAMS, "finetune_batch_size": 1})
-    assert (_forget_confidence(out, toy) < _forget_confidence(model, toy)).all()
+    before = _forget_confidence(model, small_splits)
+    weak, strong = (competition.fcs(model, (0, weight), generator(), small_splits, BASELINE_PARAMS)
+                    for weight in (0.3, 1.0))
+    assert (_forget_confidence(strong, small_splits) < _forget_confidence(weak, small_splits)).all()
+    assert (_forget_confidence(weak, small_splits) < before).all()
 
 
 def test_scrub_max_step_moves_the_student_away_from_the_teacher():
@@ -276,10 +303,53 @@ def test_msg_scores_subtract_the_forget_gradient(toy):
 
 
 @pytest.mark.parametrize("name", list(STRENGTH_ZERO))
-def test_each_baseline_at_strength_zero_leaves_the_model_unchanged(name, small_splits):
+def test_each_baseline_at_strength_zero_leaves_the_weights_unchanged(name, small_splits):
+    """Bit for bit; a method in training mode still moves BatchNorm's running statistics if it takes steps."""
     model = trained_like(make_ensemble(3))
     out = METHODS[name].apply(model, STRENGTH_ZERO[name], generator(), small_splits, BASELINE_PARAMS)
-    assert out is not model and same(out, model)
+    assert out is not model and same_parameters(out, model)
+
+
+@pytest.mark.parametrize("name", list(TRAINS_BATCHNORM))
+def test_a_method_moves_batchnorms_running_statistics_exactly_when_its_authors_train_them(name, small_splits):
+    model = trained_like(make_ensemble(2))
+    out = METHODS[name].apply(model, SETTING[name], generator(), small_splits, BASELINE_PARAMS)
+    for ours, theirs in zip(out.buffers(), model.buffers()):
+        assert torch.equal(ours, theirs) != TRAINS_BATCHNORM[name]
+
+
+@pytest.mark.parametrize("optimiser, factor", [("sgd", 32 / 256), ("adam", (32 / 256) ** 0.5)])
+def test_a_learning_rate_is_rescaled_linearly_for_sgd_and_by_the_square_root_for_adam(optimiser, factor):
+    assert steps.rescaled_lr(0.01, 256, 32, optimiser) == pytest.approx(0.01 * factor)
+    assert steps.rescaled_lr(0.01, 64, 64, optimiser) == 0.01
+
+
+def test_each_methods_learning_rate_is_its_authors_at_their_batch_rescaled_to_ours(small_splits, monkeypatch):
+    """The rate every optimiser starts at, per method: the authors' rate and batch as docs/methods.md lists them."""
+    seen = {}
+
+    def recording(name):
+        def make(net, lr, *args, **kwargs):
+            seen.setdefault(name, []).append(lr)
+            return original[name](net, lr, *args, **kwargs)
+        return make
+
+    original = {"sgd": steps.sgd, "adam": steps.adam}
+    model = trained_like(make_ensemble(2))
+    b = BASELINE_PARAMS["finetune_batch_size"]
+    expected = {"neggrad": [0.01 * b / 256], "salun": [0.013 * b / 256], "l1sparse": [0.01 * b / 256],
+                "cfk": [0.01 * b / 256], "badteacher": [1e-4 * (b / 256) ** 0.5], "msg": [0.001 * b / 64],
+                "cfw": [0.0007 * b / 64], "fcs": [0.005 * b / 256, 3e-4 * b / 256, 0.004 * b / 256]}
+    settings = {**SETTING, "badteacher": (1, 1e-4)}
+    for name, rates in expected.items():
+        seen.clear()
+        for module in (baselines, competition):
+            for optimiser in original:
+                if hasattr(module, optimiser):
+                    monkeypatch.setattr(module, optimiser, recording(optimiser))
+        METHODS[name].apply(model, settings[name], generator(), small_splits, BASELINE_PARAMS)
+        monkeypatch.undo()
+        assert [lr for lrs in seen.values() for lr in lrs] == pytest.approx(rates), name
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -297,16 +367,18 @@ def test_each_model_gets_its_own_batches_and_draws(name, small_splits):
 
 def test_repair_with_a_method_is_the_noise_then_that_method(small_splits):
     model = trained_like(make_ensemble(2))
-    params = {**BASELINE_PARAMS, "repair_with": "neggrad", "neggrad_alphas": [0.9], "neggrad_epochs": [1]}
-    out = METHODS["repair"].apply(model, (0.9, 1), generator(), small_splits, params)
+    params = {**BASELINE_PARAMS, "repair_with": "neggrad", "neggrad_alphas": [0.9], "neggrad_epochs": [1],
+              "neggrad_lr_factors": [1.0]}
+    out = METHODS["repair"].apply(model, (0.9, 1, 1.0), generator(), small_splits, params)
     g = generator()
     noisy = METHODS["gaussian"].apply(model, params["repair_base_value"], runtime.substream(g, "noise"), small_splits, params)
-    assert same(out, baselines.neggrad(noisy, (0.9, 1), g, small_splits, params))
-    assert METHODS["repair"].settings(params) == METHODS["neggrad"].settings(params) == {"alpha=0.9, epochs=1": (0.9, 1)}
+    assert same(out, baselines.neggrad(noisy, (0.9, 1, 1.0), g, small_splits, params))
+    assert METHODS["repair"].settings(params) == METHODS["neggrad"].settings(params) == {
+        "alpha=0.9, epochs=1, lr×=1": (0.9, 1, 1.0)}
     assert METHODS["repair"].settings({**params, "repair_with": "finetune"}) == {"steps=0": 0, "steps=5": 5}
 
 
-@pytest.mark.parametrize("repair_with, setting", [("finetune", 5), ("neggrad", (0.9, 1))])
+@pytest.mark.parametrize("repair_with, setting", [("finetune", 5), ("neggrad", (0.9, 1, 1.0))])
 def test_repair_with_zero_noise_is_its_control_exactly(small_splits, repair_with, setting):
     """Common random numbers: the repair draws the batches and masks its control draws; only the noise differs."""
     model = trained_like(make_ensemble(2))

@@ -59,16 +59,18 @@ def test_each_limit_the_catalog_gives_a_parameter_is_checked(name):
 
 
 def test_a_sweep_may_depend_on_the_kind_of_forget_request(monkeypatch):
-    alone = Sweep("alpha", "neggrad_alphas")
-    entry = dataclasses.replace(CATALOG["neggrad"], by_request={"class": alone})
-    given = {"neggrad_alphas": [0.9], "neggrad_epochs": [1, 3]}
-    assert entry.settings({**given, "forget": "class:a"}) == {"alpha=0.9": 0.9}
-    assert entry.settings({**given, "forget": "random"}) == {"alpha=0.9, epochs=1": (0.9, 1),
-                                                              "alpha=0.9, epochs=3": (0.9, 3)}
+    given = {"neggrad_alphas": [0.9], "neggrad_class_alphas": [0.5], "neggrad_epochs": [1, 3],
+             "neggrad_lr_factors": [1.0]}
+    entry = CATALOG["neggrad"]
+    assert entry.settings({**given, "forget": "class:a"}) == {"alpha=0.5, epochs=1, lr×=1": (0.5, 1, 1.0),
+                                                               "alpha=0.5, epochs=3, lr×=1": (0.5, 3, 1.0)}
+    assert entry.settings({**given, "forget": "where:x > 1"}) == {"alpha=0.9, epochs=1, lr×=1": (0.9, 1, 1.0),
+                                                                   "alpha=0.9, epochs=3, lr×=1": (0.9, 3, 1.0)}
     with pytest.raises(ParameterError, match="neggrad_epochs: give at least one setting"):
         params.validate({"neggrad_epochs": []})
-    monkeypatch.setitem(CATALOG, "neggrad", dataclasses.replace(entry, by_request={"random": alone}))
-    assert params.validate({"neggrad_epochs": []})["neggrad_epochs"] == []  # the random request's sweep lacks it
+    alone = Sweep("alpha", "neggrad_alphas")
+    monkeypatch.setitem(CATALOG, "neggrad", dataclasses.replace(entry, sweep=alone, by_request={"class": alone}))
+    assert params.validate({"neggrad_epochs": []})["neggrad_epochs"] == []  # no sweep of it lists it
 
 
 def test_every_entry_reaches_the_notebook():

@@ -32,15 +32,14 @@ K, FEATURES, HIDDEN, DROPOUT = 2, 6, [12, 8], 0.3
 PARAMS = dict(
     adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
     repair_base_value=0.05, repair_with="finetune", certified_delta=1e-5, certified_radius=20.0,
-    certified_repair_steps=3, langevin_clip_quantile=0.5, langevin_l2=1e-4, neggrad_lr=0.01, scrub_max_epochs=1,
-    scrub_alpha=0.001, scrub_gamma=0.99, scrub_temperature=4.0, salun_epochs=1, salun_lr=0.013,
-    last_layers_epochs=1, last_layers_lr=0.01, l1_epochs=1, l1_lr=0.01, badteacher_retain_share=0.3, msg_epochs=2,
-    msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
+    certified_repair_steps=3, langevin_clip_quantile=0.5, langevin_l2=1e-4, neggrad_lr=0.01, forget="random",
+    epochs=2, salun_epochs=1, salun_lr=0.013, salun_branch="sequential", last_layers_epochs=1, last_layers_lr=0.01,
+    l1_epochs=1, l1_lr=0.01, badteacher_retain_share=0.3, msg_epochs=2, msg_lr=0.001, cfw_epochs=2, cfw_lr=0.0007)
 SETTING = {
     "gaussian": 0.05, "laplacian": 0.05, "adaptive": 0.05, "layerwise": [0.01, 0.02, 0.03], "gradient": 0.5,
     "fisher": 1e-6, "repair": 5, "finetune": 5, "certified": 5.0, "langevin": (0.01, 5), "dampening": (1.0, 1.0),
-    "neggrad": (0.9, 1), "scrub": (2, 0.005), "salun": 0.5, "cfk": 2, "euk": 2, "l1sparse": 1e-4,
-    "badteacher": (1, 0.001), "fcs": 1, "msg": 0.3, "cfw": 0.2}
+    "neggrad": (0.9, 1, 1.0), "scrub": 0.005, "salun": (0.5, 1.0), "cfk": 2, "euk": 2, "l1sparse": 1e-4,
+    "badteacher": (1, 0.001), "fcs": (1, 1.0), "msg": 0.3, "cfw": 0.2}
 GOLDEN = {
     "train": "5547e0da41eeacd0d750e6501c19e9aaaee82aa7ea17ca163092e739d93cc45c",
     "train, two blocks": "2215dc066f1ae337286245be2d6acf10fb4a8ac77c5f6083998f4bce2120b344",
@@ -56,16 +55,16 @@ GOLDEN = {
     "certified": "ee4ee6dd9670f88ddbe1552b2a2e600ab4d9a3a7e3f5a4f54dfeec549a440c73",
     "langevin": "e97e8252eb7157967bf52cc3d8e44ef9b2fd43242dbf3a477568c9d9c0a7f164",
     "dampening": "3870af65b4f775f8c5dd19d04dda4e4f05926cd53f4310d3d51909a5f81cb499",
-    "neggrad": "021497bdfad9aef544f5374d3abf73a31ea8f8e341a6168db420116fd601c231",
-    "scrub": "4c7dd2125bff667b7b428f90e76578c3480886cf39529de4bf2c0f259793120d",
-    "salun": "c4d75ef85b785bb6fd4cba7572c64a8f86de85e0bb28b470dfc34ff739c88952",
-    "cfk": "f8d5a7ba0cf12f87550665f305e3b7f6cc563e2457d101899b3e91c9864ae452",
-    "euk": "fb6f74b7ddaba6f6dd0008eaf6735a96b2b5b64c82e85cf188e6ce00f2e4d0a4",
-    "l1sparse": "6fd83ce5625e77e114140e663808012ed84594fb626aa6b09a96abe549578de2",
-    "badteacher": "74337702dbbd6825336cce0a3938b9040619316961dc69e7b31e698aae01344a",
-    "fcs": "785e9efbee690c1588f6db31980325c3677cac766e3902241e5e3b5ba8bb0fcf",
-    "msg": "7947410e2c12cc829997e6b625095c9b8b92aa5709e8db6c821005c73d3d4eff",
-    "cfw": "c60649cc65bf9a6b65427ff638e9678a3f59076426dea9667238b658c9e9e965",
+    "neggrad": "5cb4ebca12529e3eb2d5ffefb0355215deabf1798391eb2ece1c11a512f5003a",
+    "scrub": "d9c4703763026cc895c3213f5d697f72762b2184e627317e1f61aa776be38c31",
+    "salun": "b90e8eb90e7768bff5d0adf0c988e7d10bdd2055a4239d828b627308bfd9de1f",
+    "cfk": "0dcd816377c1fba3c257b2095c495403cb442295640046786e44a7c6e326d1c3",
+    "euk": "1a04b4b9d6c4d982053b0efdb6f324f369a4db0bad72010c95c1a9e1b6884f2e",
+    "l1sparse": "17efac28841c184dc50b403740cc8e046bb0ea8325041f1bdf3f3a7b043f0105",
+    "badteacher": "eb1355104b4dd614c8184260625f88a67765dcb3d0b8cdbecec4dad749c26ef8",
+    "fcs": "c319bc8ba799d0edfebee5080bd4948c455bc7774f0239757643ab7a978bda0e",
+    "msg": "b91dc8fc1f3cbf8b0181f788c771f70b495159d0f959875650b5ccef4c1160ac",
+    "cfw": "2d592870ac1db1a68f936e833be076546f5e7f67c303a6f09b1176459dc95630",
 }
 
 

@@ -6,10 +6,11 @@ through the stacked MLP. :func:`network` lays every parameter of every model out
 being model k's P parameters, so that elementwise optimizers, gradient masks (SalUn, MSG, CF-k) and per-model
 rankings (a mask's top fraction) act on it directly.
 
-BatchNorm normalises with its running statistics, which the steps leave as they are, and dropout is on, as in
-the project's fine-tuning (:mod:`nbutils.methods.finetune` says why): forget rows never reach a buffer. A
-method that re-initialises or perturbs weights recomputes the statistics from the retain rows
-(:func:`retain_statistics`), with dropout in the layers below as training has it.
+Each method's BatchNorm does what its authors' code does (``BATCH_STATISTICS`` in its module): in training mode
+its steps normalise with the batch's statistics and move the running ones, forget batches included; in
+evaluation mode they normalise with the running statistics and leave them bit for bit, as the project's
+fine-tuning does. Dropout is on in both, as in training. Learning rates tuned by the authors for their batch
+size are rescaled to ``finetune_batch_size`` (:func:`rescaled_lr`).
 
 Randomness: a method splits its generator into named streams (:func:`nbutils.runtime.streams`), so retain
 batches, forget batches, random labels and re-initialisations are drawn independently, and two methods that
@@ -17,6 +18,7 @@ read the same stream name get the same draws (NegGrad+ at alpha = 1 and fine-tun
 """
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -27,14 +29,36 @@ from nbutils.model import MLPEnsemble, draw_keep_masks
 MOMENTUM = 0.9  # SGD's momentum in every baseline's public code that uses SGD
 
 
+def rescaled_lr(lr, authors_batch, batch, optimiser="sgd"):
+    """A learning rate tuned for ``authors_batch`` rows a step, for ``batch`` rows: linear scaling for SGD
+    (Goyal et al., 2017: the same movement per epoch), the square root of the ratio for Adam (Malladi et al.,
+    NeurIPS 2022)."""
+    ratio = batch / authors_batch
+    return lr * (ratio if optimiser == "sgd" else math.sqrt(ratio))
+
+
+def step_decay(lr, epochs, milestones):
+    """``lr_at(epoch)`` of a step schedule: ``lr`` times 0.1 for each milestone the epoch (counted from 1) is past,
+    as the SCRUB code's ``adjust_learning_rate`` does; ``milestones`` are shares of ``epochs``, or epoch numbers
+    when at least 1."""
+    steps = [m if m >= 1 else int(m * epochs) for m in milestones]
+    return lambda epoch: lr * 0.1 ** sum(epoch + 1 > m for m in steps)
+
+
+def request_kind(params):
+    """The kind of the forget request: random, class, where or ids."""
+    return params["forget"].split(":", 1)[0]
+
+
 def network(model):
     """A copy of ``model``, in evaluation mode, as an engine stack over one (K, P) buffer (:meth:`Stack.flat`)."""
     return engine.Stack.flat(copy.deepcopy(model).eval())
 
 
-def sgd(net, lr, weight_decay=0.0, mask=None):
-    """torch.optim.SGD with momentum 0.9 on ``net``'s buffer; ``mask`` (1 or K, P) multiplies every update."""
-    return engine.SGD([net.flat_params], [net.flat_grads], lr, MOMENTUM, weight_decay,
+def sgd(net, lr, weight_decay=0.0, mask=None, momentum=MOMENTUM):
+    """torch.optim.SGD (momentum 0.9 unless told) on ``net``'s buffer; ``mask`` (1 or K, P) multiplies every
+    update."""
+    return engine.SGD([net.flat_params], [net.flat_grads], lr, momentum, weight_decay,
                       None if mask is None else [mask])
 
 
