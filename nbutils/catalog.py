@@ -269,8 +269,9 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="scrub", label="SCRUB", family="baseline", function="nbutils.methods.baselines:scrub",
-        limits={"scrub_lrs": "rate"},
-        sweep=Sweep("lr", "scrub_lrs"), reads=("scrub_lrs", "forget", "finetune_batch_size"),
+        limits={"scrub_lrs": "rate", "scrub_class_lrs": "rate"},
+        sweep=Sweep("lr", "scrub_lrs"), by_request={"class": Sweep("lr", "scrub_class_lrs")},
+        reads=("scrub_lrs", "scrub_class_lrs", "forget", "finetune_batch_size"),
         repairs=True, source="Kurmanji et al., 2023",
         description="max-steps away from the original (KL) on forget rows, min-steps γ·CE + α·KL on retain rows",
         heading="SCRUB",
@@ -327,9 +328,12 @@ CATALOG = {entry.name: entry for entry in [
     ),
     Entry(
         name="badteacher", label="Bad Teacher", family="baseline", function="nbutils.methods.baselines:bad_teacher",
-        limits={"badteacher_epochs": "epochs", "badteacher_lrs": "rate", "badteacher_retain_share": "share"},
+        limits={"badteacher_epochs": "epochs", "badteacher_lrs": "rate", "badteacher_class_epochs": "epochs",
+                "badteacher_class_lrs": "rate", "badteacher_retain_share": "share"},
         sweep=Sweep("epochs", "badteacher_epochs", (("lr", "badteacher_lrs"),)),
-        reads=("badteacher_epochs", "badteacher_lrs", "badteacher_retain_share", "finetune_batch_size"), repairs=True,
+        by_request={"class": Sweep("epochs", "badteacher_class_epochs", (("lr", "badteacher_class_lrs"),))},
+        reads=("badteacher_epochs", "badteacher_lrs", "badteacher_class_epochs", "badteacher_class_lrs",
+               "badteacher_retain_share", "finetune_batch_size"), repairs=True,
         source="Chundawat et al., 2023",
         description="distil a random model on forget rows and the original on retain rows", heading="Bad Teacher",
         notes=("Chundawat et al. (AAAI 2023): the student distils a randomly initialised teacher on the forget rows "

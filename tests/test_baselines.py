@@ -9,7 +9,11 @@ import torch.nn.functional as F
 from conftest import CPU, make_ensemble
 from nbutils import engine, evaluation, runtime
 from nbutils.catalog import CATALOG
+from nbutils.data import reading, tensors
 from nbutils.methods import METHODS, baselines, competition, steps
+from nbutils.model import MLPEnsemble
+from nbutils.params import defaults as params_defaults
+from nbutils.train import train_ensemble
 
 BASELINE_PARAMS = dict(
     finetune_batch_size=16, finetune_lr=0.1, finetune_steps=[0, 5], repair_base="gaussian", repair_base_value=0.05,
@@ -142,18 +146,11 @@ def test_scrub_without_max_steps_and_alpha_zero_is_fine_tuning_with_gamma_ce(sma
     assert same(out, net.result())
 
 
-def test_scrub_takes_the_authors_class_setting_for_a_class_request_and_the_selective_one_otherwise(small_splits,
-                                                                                                 monkeypatch):
-    model = trained_like(make_ensemble(2))
-    outs = {}
-    for kind, forget in (("class", "class:1"), ("selective", "where:x > 0")):
-        for regime in ("class", "selective"):
-            monkeypatch.setitem(baselines.SCRUB_REGIMES, regime, baselines.SCRUB_REGIMES[kind])  # both the same
-        outs[kind] = baselines.scrub(model, 0.005, generator(), small_splits, {**BASELINE_PARAMS, "forget": forget})
-        monkeypatch.undo()
-    for kind, forget in (("class", "class:1"), ("selective", "ids:rows.csv")):
-        out = baselines.scrub(model, 0.005, generator(), small_splits, {**BASELINE_PARAMS, "forget": forget})
-        assert same(out, outs[kind])
+def test_scrub_takes_the_authors_class_setting_for_a_class_request_and_the_selective_one_otherwise():
+    for forget, regime in [("class:Adelie", "class"), ("random", "selective"), ("where:age > 3", "selective"),
+                           ("ids:rows.csv", "selective")]:
+        assert baselines.scrub_regime({"forget": forget}) is baselines.SCRUB_REGIMES[regime]
+    assert baselines.SCRUB_REGIMES["class"].max_epochs == 2 and baselines.SCRUB_REGIMES["selective"].max_epochs == 3
 
 
 def test_salun_mask_of_zero_leaves_the_model_unchanged(small_splits):
@@ -395,3 +392,39 @@ def test_noise_then_repair_and_its_control_share_a_stream_per_setting():
              for name in ("repair", "finetune", "neggrad") for label in ("steps=5", "steps=10")}
     assert seeds[("repair", "steps=5")] == seeds[("finetune", "steps=5")] != seeds[("finetune", "steps=10")]
     assert seeds[("neggrad", "steps=5")] not in (seeds[("repair", "steps=5")], seeds[("neggrad", "steps=10")])
+
+
+# Class forgetting, on a three-class table: the class grids reach it
+
+
+@pytest.fixture(scope="module")
+def class_request():
+    """Two models trained on a three-class table, and the splits of forgetting class 0 (every training row of it)."""
+    X, y = reading.make_synthetic(n_samples=600, n_features=8, n_informative=6, n_redundant=1, n_classes=3,
+                                  flip_y=0.0, seed=1)
+    table = tensors.split(X, y, test_ratio=0.25, forget_ratio=0.1, seed=0)
+    X_train, y_train = torch.cat([table.X_retain, table.X_forget]), torch.cat([table.y_retain, table.y_forget])
+    kept = y_train != 0
+    splits = tensors.Splits(X_train[kept], y_train[kept], X_train[~kept], y_train[~kept], table.X_test, table.y_test)
+    model = MLPEnsemble(2, 8, [32, 16], 3, 0.1, runtime.generator(CPU, 0, "class"))
+    train_ensemble(model, X_train, y_train, epochs=30, batch_size=32, lr=3e-3, generator=runtime.generator(CPU, 1))
+    return model, splits
+
+
+def _forget_accuracy(model, splits):
+    model.eval()
+    with torch.no_grad():
+        return (model(splits.X_forget).argmax(dim=1) == splits.y_forget).float().mean().item()
+
+
+@pytest.mark.parametrize("name, setting, below", [
+    ("neggrad", (0.9, 10, 1.0), 0.2), ("salun", (0.5, 3.0), 0.2), ("scrub", 0.05, 0.2),
+    # the incompetent teacher predicts each class about as often: its students reach chance (1/3), not below
+    ("badteacher", (10, 0.01), 0.45)])
+def test_class_forgetting_on_the_class_grid_drives_forget_accuracy_down(name, setting, below, class_request):
+    model, splits = class_request
+    params = {**params_defaults(), "forget": "class:0", "epochs": 30}  # the authors' settings, as the defaults
+    assert setting in CATALOG[name].settings(params).values()
+    assert _forget_accuracy(model, splits) > 0.9
+    out = METHODS[name].apply(model, setting, generator(), splits, params)
+    assert _forget_accuracy(out, splits) < below

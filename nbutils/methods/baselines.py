@@ -121,6 +121,11 @@ SCRUB_REGIMES = {
 SCRUB_WEIGHT_DECAY = 5e-4  # both settings: SGD, momentum 0.9, weight decay 5e-4
 
 
+def scrub_regime(params):
+    """The authors' class-forgetting setting for a ``class:`` request, their selective setting for any other."""
+    return SCRUB_REGIMES["class" if request_kind(params) == "class" else "selective"]
+
+
 @in_blocks
 def scrub(model, lr, generator, splits, params):
     """SCRUB (Kurmanji et al., NeurIPS 2023): the student starts as the original, which is its teacher.
@@ -133,7 +138,7 @@ def scrub(model, lr, generator, splits, params):
     student's BatchNorm is in training mode in both passes, as in their code; the teacher's outputs on every
     row are computed once, in evaluation mode, as part of the method.
     """
-    regime = SCRUB_REGIMES["class" if request_kind(params) == "class" else "selective"]
+    regime = scrub_regime(params)
     g_retain, g_forget = streams(generator, "retain", "forget")
     alpha, gamma, t = regime.alpha, regime.gamma, regime.temperature
     Xr, yr, Xf = splits.X_retain, splits.y_retain, splits.X_forget
