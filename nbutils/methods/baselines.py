@@ -3,10 +3,11 @@
 NegGrad+ and SCRUB (Kurmanji et al., NeurIPS 2023), SalUn (Fan et al., ICLR 2024), CF-k and EU-k (Goel et al.,
 2022), l1-sparse fine-tuning (Jia et al., NeurIPS 2023) and Bad Teacher (Chundawat et al., AAAI 2023), written
 from the papers and their public code (DeepUnlearn's ports, the authors' repositories); each docstring names
-the defaults taken and where this port departs. Every method here uses mini-batches of
-``finetune_batch_size`` rows, each model its own, BatchNorm on its running statistics and dropout on
-(:mod:`nbutils.methods.steps`); every setup (teachers' outputs, masks, re-initialisation) is part of the call,
-so the report's cost is the method's real cost.
+the defaults taken and where this port departs (docs/methods.md has them in one table). Every method here
+uses mini-batches of ``finetune_batch_size`` rows, each model its own, with the authors' learning rate rescaled
+to that batch, BatchNorm in the mode their code trains in and dropout on (:mod:`nbutils.methods.steps`); every
+setup (teachers' outputs, masks, re-initialisation) is part of the call, so the report's cost is the method's
+real cost.
 """
 
 import copy

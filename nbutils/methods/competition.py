@@ -1,10 +1,9 @@
 """The NeurIPS 2023 unlearning competition's top three entries (Triantafillou et al., 2024), adapted to an MLP.
 
 Written from the entries as DeepUnlearn ports them (``kgltop1.py`` to ``kgltop3.py``), with their optimisers
-and schedules; the batch size is ``finetune_batch_size`` (theirs 64 to 256, for images), and where they touch
-convolutions this port touches Linear layers, as each docstring says. They run on
-:mod:`nbutils.methods.steps`: BatchNorm on its running statistics during the steps, recomputed from the retain
-rows wherever weights are re-initialised or perturbed.
+and schedules; the batch size is ``finetune_batch_size`` (theirs 64 to 256, for images, their learning rates
+rescaled to ours), and where they touch convolutions this port touches Linear layers, as each docstring says.
+They run on :mod:`nbutils.methods.steps`, BatchNorm in training mode as the entries run it.
 """
 
 import copy
