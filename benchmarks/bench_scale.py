@@ -19,13 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from nbutils import NOTEBOOK, ROOT, params
+from nbutils.catalog import CATALOG
 from record import append
 
 HERE = Path(__file__).resolve().parent
 SCALE = {"n_features": 50, "n_informative": 30, "n_redundant": 5, "n_seeds": 8, "challenge_models": 8,
          "batch_size": 1024, "epochs": 5, "finetune_batch_size": 1024}
-TARGET_ROWS, TARGET_SECONDS, TARGET_MEMORY_GIB = 1_000_000, 600, 4.0
+TARGET_ROWS, TARGET_SECONDS, TARGET_MEMORY_GIB = 1_000_000, 900, 4.0
 SAME_WORK = ("4.", "5.")  # sections both versions run alike: training and scoring the references, the sweeps
 
 
@@ -40,8 +43,19 @@ def report(checkout, values, name):
     seconds = time.perf_counter() - start
     out = Path(checkout) / "reports" / name
     metrics = json.loads((out / "metrics.json").read_text())
+    metrics["sweep_seconds"] = sweep_seconds(pd.read_csv(out / "results.csv"))
     shutil.rmtree(out)
     return seconds, metrics
+
+
+def sweep_seconds(results):
+    """Each method's sweep on the first tuning replicate, in seconds: its settings' seconds per model times the
+    models, summed."""
+    rows = results[(results["stage"] == "tuning") & (results["replicate"] == 0)]
+    per_setting = rows.groupby(["method", "setting"], sort=False).agg(seconds=("seconds_per_model", "first"),
+                                                                      models=("model", "nunique"))
+    totals = (per_setting["seconds"] * per_setting["models"]).groupby(level="method", sort=False).sum()
+    return {method: float(seconds) for method, seconds in totals.items() if method in CATALOG}
 
 
 def worktree(commit):
@@ -68,7 +82,7 @@ def main(argv=None):
         versions[args.against] = worktree(args.against)
         theirs = params.defaults(versions[args.against] / "notebooks" / "unlearning.ipynb")["methods"]
         methods = [m for m in methods if m in theirs]
-    rows = []
+    rows, sweeps = [], {}
     try:
         for n in args.rows:
             values = {**SCALE, "n_samples": n, "threads": args.threads, "methods": methods}
@@ -76,6 +90,7 @@ def main(argv=None):
                 seconds, metrics = report(checkout, values, f"bench-scale-{n}")
                 memory = metrics["environment"]["peak_memory_mib"]
                 rows.append((n, version, seconds, memory, metrics["seconds_per_section"]))
+                sweeps[n, version] = metrics["sweep_seconds"]
                 print(f"{n:>9,} rows, {version}: {seconds:7.1f} s, peak {memory / 1024:.2f} GiB", flush=True)
     finally:
         if args.against:
@@ -90,9 +105,13 @@ def main(argv=None):
     ours = {n: (s, m) for n, v, s, m, _ in rows if v == "this version"}
     if TARGET_ROWS in ours:
         s, m = ours[TARGET_ROWS]
-        fast, small = s < TARGET_SECONDS, m / 1024 < TARGET_MEMORY_GIB
-        lines += ["", f"- {TARGET_ROWS:,} rows: {s:.0f} s (target < {TARGET_SECONDS}: {'met' if fast else 'NOT met'}), "
-                      f"peak {m / 1024:.2f} GiB (target < {TARGET_MEMORY_GIB:g}: {'met' if small else 'NOT met'})"]
+        fast, small = s <= TARGET_SECONDS, m / 1024 <= TARGET_MEMORY_GIB
+        per_method = sweeps[TARGET_ROWS, "this version"]
+        lines += ["", f"- {TARGET_ROWS:,} rows, {len(methods)} methods: {s:.0f} s (target ≤ {TARGET_SECONDS}: "
+                      f"{'met' if fast else 'NOT met'}), peak {m / 1024:.2f} GiB (target ≤ {TARGET_MEMORY_GIB:g}: "
+                      f"{'met' if small else 'NOT met'})",
+                  f"- each method's sweep at {TARGET_ROWS:,} rows (first tuning replicate, s): "
+                  + ", ".join(f"{CATALOG[name].label} {sec:.0f}" for name, sec in per_method.items())]
         if 100_000 in ours:
             lines.append(f"- 100,000 to 1,000,000 rows: time × {s / ours[100_000][0]:.1f} for rows × 10")
     if args.against:
