@@ -22,7 +22,7 @@ from nbutils.sweep import MANIFEST, read_status
 
 KEY_METRICS = ["Forget acc (%)", "Test acc (%)", "Avg. Gap", "Challenge score"]  # columns of metrics.json's summary
 REFERENCE = "Retrain from scratch"  # the summary row every method is compared with: its accuracies are the target
-REFERENCE_MODELS = {"original", "retrain", "retrain_2"}  # results.csv rows that are no unlearning method
+REFERENCE_MODELS = {"original", "retrain", "retrain_2", "sharded", "sisa", "sharded_retrain", "sharded_retrain_2"}  # no method
 STATUS_COLOURS = {"ok": "tab:green", "failed": "tab:red", "skipped": "tab:gray", "interrupted": "tab:orange",
                   "outdated": "tab:orange", "not run": "tab:gray"}
 STYLE = """
