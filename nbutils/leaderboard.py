@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from nbutils import ROOT, comparisons, intervals, shards, sweep
+from nbutils import ROOT, comparisons, intervals, sisa, sweep
 from nbutils.findings import control
 from nbutils.methods import ADDS_NOISE, METHODS
 from nbutils.results import write_atomically
@@ -133,15 +133,15 @@ def noise_at_equal_cost(runs):
 
 def sharded(runs):
     """Per scenario whose run trained a sharded model (``shards`` of 2 or more: results.csv rows of stage
-    ``"shards"``): :func:`nbutils.shards.figures` on that replicate, one row each (none without one)."""
+    ``"shards"``): :func:`nbutils.sisa.figures` on that replicate, one row each (none without one)."""
     out = []
     for scenario, _, results in runs:
-        rows = results[results["stage"] == shards.STAGE]
+        rows = results[results["stage"] == sisa.STAGE]
         if rows.empty:
             continue
         replicate = results[(results["replicate"] == rows["replicate"].iloc[0])
-                            & results["stage"].isin([shards.STAGE, "tuning"])]
-        f = shards.figures(replicate)
+                            & results["stage"].isin([sisa.STAGE, "tuning"])]
+        f = sisa.figures(replicate)
         score = f["score"] or (float("nan"),) * 6
         out.append({"scenario": scenario, "shards": f["shards"], **_triple("acc_before", f["acc_before"]),
                     **_triple("acc_after", f["acc_after"]), "cost_share": f["cost_share"],
