@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-report bench-scale leaderboard leaderboard-reseed design-study sequence clean
+.PHONY: setup report test bench bench-report bench-scale bench-shards leaderboard leaderboard-reseed design-study sequence clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
@@ -30,6 +30,9 @@ bench: $(STAMP)  ## time training against the seed's loop, and the challenge sco
 
 bench-report: $(STAMP)  ## the default report's wall time against the seed notebook's, side by side
 	$(BIN)/python benchmarks/bench_report.py
+
+bench-shards: $(STAMP)  ## SISA's cost and accuracy by request size and shard count: benchmarks/shards.md, .csv, .png
+	$(BIN)/python benchmarks/shards.py
 
 # bench-scale runs the report at this commit too, side by side: the engine issue 15 started from
 BENCH_AGAINST ?= 713ff6d

@@ -11,6 +11,7 @@ Writes benchmarks/shards.csv, benchmarks/shards.md and benchmarks/shards.png. Us
 """
 
 import argparse
+import os
 import platform
 import time
 from datetime import UTC, datetime
@@ -96,7 +97,13 @@ def figure(table, path):
     fig.savefig(path, dpi=100)
 
 
-def markdown(table, P, n_models, seconds):
+def _span(values, fmt):
+    """"low–high" of ``values``, or the one value when they agree at that format."""
+    low, high = format(values.min(), fmt), format(values.max(), fmt)
+    return low if low == high else f"{low}–{high}"
+
+
+def markdown(table, P, n_models, seconds, load):
     """The page: how it was run, the table, and what it says (every figure from ``table``)."""
     mono = table[table["model"] == "monolithic"].set_index("request")
     lines = [
@@ -120,12 +127,13 @@ def markdown(table, P, n_models, seconds):
     one, tenth = sisa[sisa["request"] == "1 row"], sisa[sisa["request"] == "10 %"]
     accuracy_cost = (sisa.groupby("shards")["test_acc"].mean() - mono["test_acc"].mean()).round(1)
     lines += ["", "## Reading", "",
-              f"- One row: SISA retrains one shard, {one['cost_share'].min():.1%}–{one['cost_share'].max():.1%} of "
-              f"retraining's multiply-adds ({one['seconds'].min():.2f}–{one['seconds'].max():.2f} s against "
-              f"{mono.loc['1 row', 'seconds']:.2f} s).",
+              f"- One row: SISA retrains one shard, {_span(one['cost_share'], '.1%')} of retraining's multiply-adds "
+              f"({_span(one['seconds'], '.2f')} s against {mono.loc['1 row', 'seconds']:.2f} s).",
               f"- 10 % of the rows ({int(tenth['rows'].iloc[0])}): every shard holds one "
               f"({', '.join(f'{r} of {s}' for r, s in zip(tenth['retrained'], tenth['shards']))} retrained), so SISA "
-              f"costs {tenth['cost_share'].min():.0%}–{tenth['cost_share'].max():.0%} of retraining: it saves nothing.",
+              f"costs {_span(tenth['cost_share'], '.0%')} of retraining: it saves nothing.",
+              "- Seconds are noisier than multiply-adds: they depend on what else the machine runs (load average "
+              f"{load:.1f} on {os.cpu_count()} cores at the start), and on how many rows a shard's steps hold.",
               "- Test accuracy, sharded minus monolithic, mean over the requests, by S: "
               + ", ".join(f"S = {s}: {d:+.1f} points" for s, d in accuracy_cost.items()) + ".",
               f"- Slices (checkpoints inside a shard) were not built: they could save at most the part of one "
@@ -142,12 +150,12 @@ def main():
     P = params.validate(params.load([PARAMETERS / "default.yaml"], {"methods": []}))
     device = runtime.resolve_device("cpu")
     runtime.configure(P["threads"])
-    start = time.perf_counter()
+    load, start = os.getloadavg()[0], time.perf_counter()
     table = measure(P, args.models, args.shards, device)
     seconds = time.perf_counter() - start
     table.to_csv(HERE / "shards.csv", index=False, float_format="%.6g")
     figure(table, HERE / "shards.png")
-    (HERE / "shards.md").write_text(markdown(table, P, args.models, seconds))
+    (HERE / "shards.md").write_text(markdown(table, P, args.models, seconds, load))
     print(f"wrote {HERE / 'shards.md'}, .csv and .png in {seconds:.0f} s")
 
 

@@ -226,10 +226,12 @@ def findings(report):
     ]
     if f["score_gap"] is not None:
         gap, low, high = f["score_gap"]
-        within = "within noise of it" if low <= 0 <= high else "apart from it"
+        within = "within noise of it" if low <= 0 <= high else "outside this interval"
         lines.append(f"- Challenge score against sharded models retrained from scratch: SISA {f['score'][0]:.3f}, the "
                      f"sharded ceiling {f['score'][3]:.3f}; difference {gap:+.3f} [{low:+.3f}, {high:+.3f}] (paired "
-                     f"bootstrap), {within}: SISA is exact, so it belongs at the ceiling.")
+                     f"bootstrap over forget rows), {within}. SISA is exact: its models are sharded models trained "
+                     "without the forget rows, so a difference is the spread between ensembles of N models, which "
+                     "this interval, over these models only, does not cover.")
     return "\n".join(lines)
 
 
@@ -239,8 +241,13 @@ def verdict_sentence(report):
         return ""
     f = report.figures
     return (f"\n\nExact unlearning by shards ({report.shards} shards, [section 8](#8.-Retrain-from-scratch:-the-gold-"
-            f"standard)) costs {f['cost_share']:.1%} of retraining and {-f['acc_after'][0]:.1f} points of test "
-            "accuracy against the monolithic retrained models.")
+            f"standard)) costs {f['cost_share']:.1%} of retraining and {_accuracy_cost(-f['acc_after'][0])} "
+            "against the monolithic retrained models.")
+
+
+def _accuracy_cost(points):
+    return (f"{points:.1f} points of test accuracy" if points >= 0 else
+            f"no test accuracy (it scores {-points:.1f} points more)")
 
 
 def _points(diff):
