@@ -23,20 +23,12 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 
-from nbutils import PARAMETERS, cost, data, params, runtime, sisa
+from nbutils import PARAMETERS, data, params, runtime, sisa
 from nbutils.metrics import accuracy, predict
 from nbutils.train import fit_ensemble
 
 HERE = Path(__file__).parent
 REQUESTS = {"1 row": 1, "10 rows": 10, "100 rows": 100, "10 %": 0.1}
-
-
-def timed(work):
-    """(what ``work()`` returns, multiply-adds it counted, seconds)."""
-    start = time.perf_counter()
-    with cost.counted() as counted:
-        out = work()
-    return out, counted.macs, time.perf_counter() - start
 
 
 def test_accuracy(model, splits):
@@ -61,8 +53,8 @@ def measure(P, n_models, shard_counts, device):
 
     out, mono_macs = [], {}
     for name, deleted in requests.items():
-        model, macs, seconds = timed(lambda: fit_ensemble(architecture, *kept(deleted), n_models, runtime.generator(
-            device, P["train_seed"], "retrain"), progress=False)[0])
+        model, macs, seconds = sisa.timed(lambda: fit_ensemble(architecture, *kept(deleted), n_models, runtime.generator(
+            device, P["train_seed"], "retrain"), progress=False)[0], device)
         mono_macs[name] = macs
         out.append({"request": name, "rows": len(deleted), "model": "monolithic", "shards": 1, "retrained": 1,
                     "cost_share": 1.0, "share_of_shards": 1.0, "seconds": seconds,
@@ -73,11 +65,11 @@ def measure(P, n_models, shard_counts, device):
         def stream(s):
             return runtime.generator(device, P["train_seed"], "sharded", s)
 
-        original, all_macs, _ = timed(lambda: sisa.fit(architecture, X, y, rows, n_models, stream))
+        original, all_macs, _ = sisa.timed(lambda: sisa.fit(architecture, X, y, rows, n_models, stream), device)
         for name, deleted in requests.items():
-            sisa.check(sisa.without(rows, deleted), P["batch_size"])
-            (model, hit), macs, seconds = timed(lambda: sisa.unlearn(original, architecture, X, y, rows, deleted,
-                                                                       stream))
+            sisa.check(sisa.without(rows, deleted))
+            (model, hit), macs, seconds = sisa.timed(
+                lambda: sisa.unlearn(original, architecture, X, y, rows, deleted, stream), device)
             out.append({"request": name, "rows": len(deleted), "model": f"SISA, S = {S}", "shards": S,
                         "retrained": len(hit), "cost_share": macs / mono_macs[name], "share_of_shards": macs / all_macs,
                         "seconds": seconds, "test_acc": test_accuracy(model, splits)})

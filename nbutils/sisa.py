@@ -63,14 +63,12 @@ def without(rows, deleted):
     return [r[~np.isin(r, deleted)] for r in rows]
 
 
-def check(rows, batch_size):
+def check(rows):
     """Refuse shards too small to train: BatchNorm needs 2 rows in a batch (a clear error before any training)."""
     smallest = min(len(r) for r in rows)
     if smallest < 2:
         raise ValueError(f"shards: {len(rows)} shards leave one with {smallest} training rows; BatchNorm needs at "
                          "least 2: lower `shards` (0 turns sharding off)")
-    if smallest < batch_size:
-        print(f"shards: the smallest shard has {smallest} rows, fewer than a batch ({batch_size})")
 
 
 def train_shards(architecture, X, y, rows, n_models, generator_of, only=None):
@@ -120,7 +118,7 @@ def run(params, replicate, device):
     ids = np.concatenate([dataset.ids["retain"], dataset.ids["forget"]])
     forget = np.arange(len(splits.y_retain), len(y))  # X_train is the retain rows, then the forget rows
     rows = assign(ids, S, params["train_seed"])
-    check(without(rows, forget), params["batch_size"])
+    check(without(rows, forget))
     architecture = {**params, "n_classes": dataset.n_classes}
     n_models, n_retrain = evaluation.ensemble_sizes(params)
 
@@ -128,14 +126,11 @@ def run(params, replicate, device):
         return lambda s: runtime.generator(device, params["train_seed"], name, s)
 
     original = fit(architecture, X, y, rows, n_models, stream("sharded"))
-    start = time.perf_counter()
-    with cost.counted() as work:
-        sisa, hit = unlearn(original, architecture, X, y, rows, forget, stream("sharded"))
-    sisa_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    with cost.counted() as full_work:
-        retrain = fit(architecture, X, y, without(rows, forget), n_retrain, stream("sharded-retrain"))
-    retrain_seconds, retrain_macs = time.perf_counter() - start, full_work.macs / n_retrain
+    (sisa, hit), macs, sisa_seconds = timed(lambda: unlearn(original, architecture, X, y, rows, forget,
+                                                            stream("sharded")), device)
+    retrain, retrain_macs, retrain_seconds = timed(lambda: fit(architecture, X, y, without(rows, forget), n_retrain,
+                                                                stream("sharded-retrain")), device)
+    retrain_macs /= n_retrain
     all_retrain = predict(retrain, splits, dataset.ids)
     reference = evaluation.Reference(original, predict(original, splits, dataset.ids),
                                      all_retrain.subset(slice(n_models)), params["n_seeds"], params["challenge_models"],
@@ -145,7 +140,7 @@ def run(params, replicate, device):
     scored = [
         evaluation.evaluate("sharded", label, value, reference.original_preds, reference, macs_per_model=0, **where),
         evaluation.evaluate("sisa", label, value, predict(sisa, splits, dataset.ids), reference,
-                            seconds_per_model=sisa_seconds / n_models, macs_per_model=work.macs / n_models, **where),
+                            seconds_per_model=sisa_seconds / n_models, macs_per_model=macs / n_models, **where),
         evaluation.evaluate("sharded_retrain", label, value, reference.retrain_preds, reference, target=True,
                             seconds_per_model=retrain_seconds / n_retrain, macs_per_model=retrain_macs, **where),
     ]
@@ -157,6 +152,16 @@ def run(params, replicate, device):
         s.examples = None  # examples.parquet holds the monolithic models' rows only
     rows = evaluation.results_table([*replicate.references, *scored])
     return ShardReport(scored, S, len(hit), figures(rows, {s.config[0]: s.challenge_draws for s in scored}))
+
+
+def timed(work, device):
+    """(what ``work()`` returns, the multiply-adds it counted, its seconds, GPU work included) on ``device``."""
+    start = time.perf_counter()
+    with cost.counted() as counted:
+        out = work()
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # GPU work is asynchronous: time it, not its launch
+    return out, counted.macs, time.perf_counter() - start
 
 
 def figures(rows, draws=None):

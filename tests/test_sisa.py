@@ -59,7 +59,7 @@ def test_the_aggregate_averages_the_sub_models_probabilities(small_splits):
 
 def test_a_shard_left_too_small_to_train_is_refused_before_training():
     with pytest.raises(ValueError, match="lower `shards`"):
-        sisa.check([np.arange(10), np.arange(1)], batch_size=32)
+        sisa.check([np.arange(10), np.arange(1)])
 
 
 @pytest.mark.parametrize("given, fragment", [
