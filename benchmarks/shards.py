@@ -53,8 +53,9 @@ def measure(P, n_models, shard_counts, device):
 
     out, mono_macs = [], {}
     for name, deleted in requests.items():
-        model, macs, seconds = sisa.timed(lambda: fit_ensemble(architecture, *kept(deleted), n_models, runtime.generator(
-            device, P["train_seed"], "retrain"), progress=False)[0], device)
+        retrain = runtime.generator(device, P["train_seed"], "retrain")
+        model, macs, seconds = sisa.timed(
+            lambda: fit_ensemble(architecture, *kept(deleted), n_models, retrain, progress=False)[0], device)
         mono_macs[name] = macs
         out.append({"request": name, "rows": len(deleted), "model": "monolithic", "shards": 1, "retrained": 1,
                     "cost_share": 1.0, "share_of_shards": 1.0, "seconds": seconds,

@@ -22,7 +22,8 @@ from nbutils.sweep import MANIFEST, read_status
 
 KEY_METRICS = ["Forget acc (%)", "Test acc (%)", "Avg. Gap", "Challenge score"]  # columns of metrics.json's summary
 REFERENCE = "Retrain from scratch"  # the summary row every method is compared with: its accuracies are the target
-REFERENCE_MODELS = {"original", "retrain", "retrain_2", "sharded", "sisa", "sharded_retrain", "sharded_retrain_2"}  # no method
+# results.csv rows that are no unlearning method: the reference models and the sharded ones (nbutils/sisa.py)
+REFERENCE_MODELS = {"original", "retrain", "retrain_2", "sharded", "sisa", "sharded_retrain", "sharded_retrain_2"}
 STATUS_COLOURS = {"ok": "tab:green", "failed": "tab:red", "skipped": "tab:gray", "interrupted": "tab:orange",
                   "outdated": "tab:orange", "not run": "tab:gray"}
 STYLE = """

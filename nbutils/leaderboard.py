@@ -165,10 +165,10 @@ def sharded_markdown(table):
              "| challenge score [interval] | sharded ceiling | share of the ceiling |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.scenario} | {r.shards} | {r.acc_before:+.1f} [{r.acc_before_lo:+.1f}, {r.acc_before_hi:+.1f}]"
-                     f" | {r.acc_after:+.1f} [{r.acc_after_lo:+.1f}, {r.acc_after_hi:+.1f}] | {_cost(r.cost_share)} | "
-                     f"{_cost(r.share_of_shards)} | {r.score:.3f} [{r.score_lo:.3f}, {r.score_hi:.3f}] | "
-                     f"{r.ceiling:.3f} | {r.share:.0%} |")
+        lines.append(f"| {r.scenario} | {r.shards} | {r.acc_before:+.1f} [{r.acc_before_lo:+.1f}, "
+                     f"{r.acc_before_hi:+.1f}] | {r.acc_after:+.1f} [{r.acc_after_lo:+.1f}, {r.acc_after_hi:+.1f}] | "
+                     f"{_cost(r.cost_share)} | {_cost(r.share_of_shards)} | {r.score:.3f} [{r.score_lo:.3f}, "
+                     f"{r.score_hi:.3f}] | {r.ceiling:.3f} | {r.share:.0%} |")
     return lines
 
 

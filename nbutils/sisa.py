@@ -29,8 +29,10 @@ from nbutils.metrics import predict
 from nbutils.train import fit_ensemble
 
 STAGE = "shards"  # results.csv's stage of the sharded rows: neither tuning nor report, so no choice reads them
-NAMES = {"sharded": "Sharded model (S shards), before the request", "sisa": "SISA: its shards with a forget row retrained",
-         "sharded_retrain": "Sharded model retrained from scratch", "sharded_retrain_2": "Sharded, 2nd retrained (ceiling)"}
+NAMES = {"sharded": "Sharded model (S shards), before the request",
+         "sisa": "SISA: its shards with a forget row retrained",
+         "sharded_retrain": "Sharded model retrained from scratch",
+         "sharded_retrain_2": "Sharded, 2nd retrained (ceiling)"}
 
 
 class ShardedEnsemble(nn.Module):
@@ -74,9 +76,9 @@ def check(rows):
 def train_shards(architecture, X, y, rows, n_models, generator_of, only=None):
     """Train the N sub-models of each shard in ``only`` (default: every shard) on its rows; shard s from the
     stream ``generator_of(s)``. Returns {shard: MLPEnsemble}."""
-    return {s: fit_ensemble(architecture, X[torch.as_tensor(r, device=X.device)], y[torch.as_tensor(r, device=X.device)],
-                            n_models, generator_of(s), progress=False)[0]
-            for s, r in enumerate(rows) if only is None or s in only}
+    picked = {s: torch.as_tensor(r, device=X.device) for s, r in enumerate(rows) if only is None or s in only}
+    return {s: fit_ensemble(architecture, X[r], y[r], n_models, generator_of(s), progress=False)[0]
+            for s, r in picked.items()}
 
 
 def fit(architecture, X, y, rows, n_models, generator_of):
