@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup report test bench bench-engine bench-report bench-scale leaderboard leaderboard-reseed design-study sequence clean
+.PHONY: setup report test bench bench-engine bench-report bench-scale bench-shards leaderboard leaderboard-reseed design-study sequence clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is" \
@@ -33,6 +33,9 @@ bench-report: $(STAMP)  ## the default report's wall time against the seed noteb
 
 bench-engine: $(STAMP)  ## training and fine-tuning against the engine before issue 24 (068add5), side by side
 	$(BIN)/python benchmarks/bench_engine.py
+
+bench-shards: $(STAMP)  ## SISA's cost and accuracy by request size and shard count: benchmarks/shards.md, .csv, .png
+	$(BIN)/python benchmarks/shards.py
 
 # bench-scale runs the report at this commit too, side by side: the engine issue 15 started from
 BENCH_AGAINST ?= 713ff6d

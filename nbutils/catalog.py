@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 # the forget rows (the target), and a second, independently seeded retrained ensemble (the challenge's ceiling).
 ORIGINAL, RETRAIN, CEILING = "original", "retrain", "retrain_2"
 REFERENCES = {ORIGINAL: "Original model", RETRAIN: "Retrain from scratch", CEILING: "Retrain, 2nd ensemble (ceiling)"}
+# The sharded model kind (nbutils/sisa.py): before the request, after SISA's exact unlearning, and retrained
+SHARDED = {"sharded": "Sharded model (S shards), before the request",
+           "sisa": "SISA: its shards with a forget row retrained",
+           "sharded_retrain": "Sharded model retrained from scratch",
+           "sharded_retrain_2": "Sharded, 2nd retrained (ceiling)"}
 FAMILIES = {  # in report order: who the methods come from
     "seed": "the seed's noise", "literature": "methods from the literature", "baseline": "the field's baselines",
     "competition": "the NeurIPS 2023 competition's top three",

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from nbutils.catalog import ORIGINAL, REFERENCES, RETRAIN
+from nbutils.catalog import ORIGINAL, REFERENCES, RETRAIN, SHARDED
 from nbutils.results import write_atomically
 from nbutils.sweep import MANIFEST, read_status
 
@@ -106,14 +106,14 @@ def results(found):
 def forgetting_figure(rows):
     """Per dataset, each method's forget accuracy against test accuracy over its settings, mean over runs and models."""
     datasets = list(dict.fromkeys(rows["dataset"]))
-    methods = [m for m in dict.fromkeys(rows["method"]) if m not in REFERENCES]
+    methods = [m for m in dict.fromkeys(rows["method"]) if m not in REFERENCES and m not in SHARDED]
     colours = dict(zip(methods, itertools.cycle(colormaps["tab20"].colors + colormaps["tab20b"].colors)))
     fig = Figure(figsize=(7.5 * len(datasets), 4.5), layout="constrained")
     for ax, dataset in zip(fig.subplots(1, len(datasets), squeeze=False)[0], datasets):
         subset = rows[rows["dataset"] == dataset]
         means = subset.groupby(["method", "setting"], sort=False)[["test_acc", "forget_acc"]].mean().reset_index()
         for method, points in means.groupby("method", sort=False):
-            if method in REFERENCES:
+            if method in REFERENCES or method in SHARDED:
                 continue
             ax.plot(points["test_acc"], points["forget_acc"], marker="o", label=method, color=colours[method])
         for method, marker, colour in [(ORIGINAL, "*", "tab:red"), (RETRAIN, "D", "black")]:

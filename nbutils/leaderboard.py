@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from nbutils import ROOT, comparisons, intervals, sweep
+from nbutils import ROOT, comparisons, intervals, sisa, sweep
 from nbutils.catalog import CEILING, ORIGINAL, RETRAIN
 from nbutils.findings import control
 from nbutils.methods import ADDS_NOISE, METHODS
@@ -131,6 +131,51 @@ def noise_at_equal_cost(runs):
     return answers
 
 
+def sharded(runs):
+    """Per scenario whose run trained a sharded model (``shards`` of 2 or more: results.csv rows of stage
+    ``"shards"``): :func:`nbutils.sisa.figures` on that replicate, one row each (none without one)."""
+    out = []
+    for scenario, _, results in runs:
+        rows = results[results["stage"] == sisa.STAGE]
+        if rows.empty:
+            continue
+        replicate = results[(results["replicate"] == rows["replicate"].iloc[0])
+                            & results["stage"].isin([sisa.STAGE, "tuning"])]
+        f = sisa.figures(replicate)
+        score = f["score"] or (float("nan"),) * 6
+        out.append({"scenario": scenario, "shards": f["shards"], **_triple("acc_before", f["acc_before"]),
+                    **_triple("acc_after", f["acc_after"]), "cost_share": f["cost_share"],
+                    "seconds_share": f["seconds_share"], "share_of_shards": f["share_of_shards"],
+                    "score": score[0], "score_lo": score[1], "score_hi": score[2], "ceiling": score[3],
+                    "share": score[0] / score[3]})
+    return pd.DataFrame(out)
+
+
+def sharded_markdown(table):
+    """The leaderboard's section on exact unlearning by shards, or no lines without a sharded run."""
+    if table.empty:
+        return []
+    lines = ["", "## Exact unlearning by shards (SISA)", "",
+             "Each run's sharded model (N models, each averaging the class probabilities of S sub-models trained on "
+             "disjoint shards) on its tuning replicate 0: SISA retrains the shards that held a forget row. Test "
+             "accuracy is sharded minus monolithic, in points [95 % Welch interval]; cost is SISA's multiply-adds as a "
+             "share of retraining the monolithic model and of retraining every shard; its challenge score is against "
+             "sharded models retrained from scratch, beside the sharded ceiling's.", "",
+             "| scenario | S | test acc before the request | after (SISA against retraining) | cost | of every shard "
+             "| challenge score [interval] | sharded ceiling | share of the ceiling |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.scenario} | {r.shards} | {r.acc_before:+.1f} [{r.acc_before_lo:+.1f}, "
+                     f"{r.acc_before_hi:+.1f}] | {r.acc_after:+.1f} [{r.acc_after_lo:+.1f}, {r.acc_after_hi:+.1f}] | "
+                     f"{_cost(r.cost_share)} | {_cost(r.share_of_shards)} | {r.score:.3f} [{r.score_lo:.3f}, "
+                     f"{r.score_hi:.3f}] | {r.ceiling:.3f} | {r.share:.0%} |")
+    return lines
+
+
+def _triple(name, values):
+    return dict(zip([name, f"{name}_lo", f"{name}_hi"], values))
+
+
 def heatmap(table, path):
     """Share of the ceiling, scenario × candidate, noise methods marked with an asterisk; written to ``path``."""
     order = across_scenarios(table).index
@@ -155,7 +200,7 @@ def csv_table(table, seed):
     return table.assign(seed=seed)[CSV_COLUMNS]
 
 
-def markdown(folder, table, overall, noise, test, figures):
+def markdown(folder, table, overall, noise, test, figures, sharded_table=None):
     """The leaderboard page: provenance and the rule on top, then the answer across scenarios, then each scenario."""
     manifest = _manifest(folder)
     records = [sweep.read_status(Path(folder) / run["slug"]) for run in manifest["runs"]]
@@ -206,6 +251,7 @@ def markdown(folder, table, overall, noise, test, figures):
     for scenario, (steps, mean, low, high) in noise.items():
         answer = "noise helps" if low > 0 else "noise hurts" if high < 0 else "no difference can be told"
         lines.append(f"- {scenario} ({steps}): {mean:+.3f} [{low:+.3f}, {high:+.3f}]: {answer}")
+    lines += sharded_markdown(pd.DataFrame() if sharded_table is None else sharded_table)
     for scenario, rows in table.groupby("scenario", sort=False):
         lines += ["", f"## {scenario}", "",
                   "| rank [interval] | candidate | setting | share of the ceiling (N) | gain over the original | "
@@ -233,7 +279,7 @@ def write(folder, output):
         comparisons.critical_difference_figure(test, {m: _label(m) for m in test.ranks.index}).savefig(diagram, dpi=100)
     write_atomically(csv, csv_table(table, _manifest(folder).get("seed")).to_csv(index=False, float_format="%.6g"))
     write_atomically(output, markdown(folder, table, across_scenarios(table), noise_at_equal_cost(runs), test,
-                                      (figure.name, diagram.name)))
+                                      (figure.name, diagram.name), sharded(runs)))
     return [output, csv, figure, *([diagram] if test is not None else [])]
 
 

@@ -168,8 +168,13 @@ def _value_problems(p, methods):
          "challenge_protocol: one_original unlearns the first original model challenge_models times; set "
          f"challenge_models to 3 or more, got {p['challenge_models']}")
 
+    need(p["shards"] >= 0,
+         f"shards: the training shards of the sharded model, 2 or more (0 or 1: off), got {p['shards']}")
     if synthetic and 0 < p["test_ratio"] < 1 and 0 < p["forget_ratio"] < 1 and p["n_samples"] >= 1:
         sizes = dict(zip(["retain", "forget", "test"], split_sizes(p["n_samples"], p["test_ratio"], p["forget_ratio"])))
+        need(p["shards"] < 2 or sizes["retain"] >= 2 * p["shards"],
+             f"shards: {p['shards']} shards of {sizes['retain']} retain rows leave fewer than 2 rows per shard, "
+             "too few for BatchNorm; lower shards (0 turns sharding off) or raise n_samples")
         for split, n in sizes.items():
             need(n >= 2 * p["n_classes"],
                  f"the {split} set would have {n} rows, too few to stratify {p['n_classes']} classes "

@@ -16,8 +16,8 @@ from papermill.exceptions import PapermillExecutionError
 from sklearn.metrics import roc_auc_score
 
 from conftest import SMOKE
-from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, catalog, params, runner, tables, verdict
-from nbutils.catalog import REFERENCES
+from nbutils import KERNEL, NOTEBOOK, PARAMETERS, REPORTS, catalog, params, runner, sisa, tables, verdict
+from nbutils.catalog import REFERENCES, SHARDED
 from nbutils.challenge import forget_score
 from nbutils.columns import COLUMNS, INTERVAL_BOUNDS
 from nbutils.data import reading
@@ -40,10 +40,11 @@ def test_smoke_run_writes_every_section(smoke_run):
     for name in ["unlearning.ipynb", "unlearning.html", "results.csv", "examples.parquet", "metrics.json"]:
         assert (smoke_run / name).stat().st_size > 0, name
     results = pd.read_csv(smoke_run / "results.csv")
-    assert set(results["method"]) == {*REFERENCES, *METHODS}
+    assert set(results["method"]) == {*REFERENCES, *METHODS, *SHARDED}
     smoke = params.validate(params.load(SMOKE))
     assert results.groupby("method")["setting"].nunique().to_dict() == {
-        **dict.fromkeys(REFERENCES, 1), **{m: len(METHODS[m].settings(smoke)) for m in METHODS}}
+        **dict.fromkeys(REFERENCES, 1), **{m: len(METHODS[m].settings(smoke)) for m in METHODS},
+        **dict.fromkeys(SHARDED, 1)}
     figures = [c for c in results if c not in ("method", "setting", "value", "stage", "replicate", "model")]
     assert set(figures) <= set(COLUMNS) | set(INTERVAL_BOUNDS)  # every figure is a registered column
     assert figures[-len(INTERVAL_BOUNDS):] == INTERVAL_BOUNDS
@@ -51,7 +52,10 @@ def test_smoke_run_writes_every_section(smoke_run):
     tuning, fresh = results[results["replicate"] == 0], results[results["replicate"] == 2]
     assert len(tuning[tuning["method"] == "gaussian"]) == 2 * n_models  # settings x models
     stages = results.groupby("replicate")["stage"].unique().map(list).to_dict()
-    assert stages == {0: ["tuning"], 1: ["tuning"], 2: ["report"], 3: ["report"]}  # smoke: 2 tuning, 2 report
+    assert stages == {0: ["tuning", "shards"], 1: ["tuning"], 2: ["report"], 3: ["report"]}  # 2 tuning, 2 report
+    sharded = results[results["stage"] == "shards"].groupby("method")
+    assert (sharded["model"].nunique() == n_models).all() and sharded["cost_share"].first()["sisa"] <= 1
+    assert "Exact unlearning by shards" in (smoke_run / "unlearning.html").read_text()
     light = results[results["replicate"] == 1]  # a further tuning replicate: no ceiling, no attacks
     assert "retrain_2" not in set(light["method"]) and light["mia_auc"].isna().all()
     assert light.loc[light["method"].isin(METHODS), "challenge_score"].notna().all()
@@ -165,7 +169,8 @@ def test_forgetting_figures_recompute_from_examples_parquet(smoke_run):
     results = pd.read_csv(smoke_run / "results.csv")
     examples = pd.read_parquet(smoke_run / "examples.parquet")
     n = json.loads((smoke_run / "metrics.json").read_text())["parameters"]["challenge_models"]
-    results = results[results["replicate"].isin(examples["replicate"].unique())]  # the replicates scored in full
+    results = results[results["replicate"].isin(examples["replicate"].unique())  # the replicates scored in full
+                      & (results["stage"] != "shards")]  # the sharded rows keep no examples
     assert set(results["replicate"]) == {0, 2, 3}
     for (replicate, method, setting), rows in results.groupby(["replicate", "method", "setting"]):
         here = examples[examples["replicate"] == replicate]
@@ -238,7 +243,7 @@ def test_a_left_out_method_is_skipped_and_the_rest_runs(tmp_path):
                      name="pytest-two-methods", progress=False)
     try:
         results = pd.read_csv(out / "results.csv")
-        assert set(results["method"]) == {"original", "retrain", "retrain_2", "gaussian", "layerwise"}
+        assert set(results["method"]) == {"original", "retrain", "retrain_2", "gaussian", "layerwise", *sisa.NAMES}
         assert (results.groupby("method")["model"].nunique() == 4).all()  # more table models than challenge ones
         assert "Laplacian: skipped" in (out / "unlearning.html").read_text()
     finally:
@@ -249,7 +254,10 @@ def test_no_method_one_seed_and_no_challenge_still_report():
     out = runner.run(SMOKE, {"methods": [], "n_seeds": 1, "challenge_models": 0}, name="pytest-bare", progress=False)
     try:
         results = pd.read_csv(out / "results.csv")
-        assert results["method"].tolist() == ["original", "retrain"] * 4  # two tuning and two report replicates
+        monolithic = results[results["stage"] != "shards"]
+        assert monolithic["method"].tolist() == ["original", "retrain"] * 4  # two tuning and two report replicates
+        sharded = results.loc[results["stage"] == "shards", "method"].tolist()
+        assert sharded == ["sharded", "sisa", "sharded_retrain"]  # one model each; no ceiling without the score
         assert "No unlearning method ran" in (out / "unlearning.html").read_text()
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -164,6 +164,7 @@ def test_the_leaderboard_runs_on_a_two_worker_dask_cluster_and_rebuilds_the_same
     text = board.read_text()
     assert board.with_suffix(".png").stat().st_size > 10_000
     assert "## Across scenarios" in text and "## Does noise help, at equal cost?" in text
+    assert all(f"| {s} | 2 | " in text for s in scenarios)  # smoke.yaml's sharded model (SISA), each scenario's
     for scenario in scenarios:
         section = text.split(f"## {scenario}\n", 1)[1].split("\n## ", 1)[0]
         rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
