@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from nbutils import cost, engine
-from nbutils.model import draw_keep_masks
+from nbutils.engine import draw_keep_masks
 
 SEGMENT_ROWS = 16_384
 

@@ -100,7 +100,7 @@ class MLPEnsemble(nn.Module):
     def forward(self, x, keep_masks=None):
         """Logits (K, C, B) for x of shape (K, F, B) (one batch per model) or (B, F) (shared by all).
 
-        ``keep_masks`` are dropout masks from :func:`draw_keep_masks`, one (K, h, B)
+        ``keep_masks`` are dropout masks from :func:`nbutils.engine.draw_keep_masks`, one (K, h, B)
         tensor per hidden layer; without them no dropout is applied (evaluation).
         """
         h = x
@@ -118,32 +118,3 @@ class MLPEnsemble(nn.Module):
                 t.data = t.data[models].clone()
         part.n_models = len(range(self.n_models)[models])
         return part
-
-
-def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):
-    """Inverted-dropout masks (0 or 1/(1-p)), one (K, h, n_rows) tensor per hidden layer.
-
-    ``torch.bernoulli`` draws one float per element; we draw 64-bit integers and
-    read each as four 16-bit ones (:func:`random_int16`), about ten times faster on CPU.
-    Each unit is dropped with probability round(p * 65536) / 65536, p to within 1e-5.
-    """
-    n = n_models * sum(hidden_sizes) * n_rows
-    keep = random_int16(n, generator) >= keep_threshold(p)
-    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_models, sum(hidden_sizes), n_rows)
-    return masks.split(hidden_sizes, dim=1)
-
-
-def random_int16(n, generator, buffer=None):
-    """``n`` uniformly random int16 values: 64-bit integers read as four 16-bit ones.
-
-    ``buffer``, an int64 tensor of at least (n + 3) // 4 elements, is filled instead of a new one.
-    """
-    size = (n + 3) // 4
-    bits = torch.empty(size, dtype=torch.int64, device=generator.device) if buffer is None else buffer[:size]
-    bits.random_(-(2**63), None, generator=generator)  # the full 64 bits; plain random_() leaves the sign bit 0
-    return bits.view(torch.int16)[:n]
-
-
-def keep_threshold(p):
-    """Keep a unit when its :func:`random_int16` value is at least this: probability 1 - round(p * 65536) / 65536."""
-    return round(p * 65536) - 32768

@@ -13,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from nbutils import engine
-from nbutils.model import MLPEnsemble, keep_threshold
+from nbutils.engine import keep_threshold
+from nbutils.model import MLPEnsemble
 
 
 class _Step:

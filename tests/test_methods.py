@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from conftest import CPU, make_ensemble
 from nbutils import engine, runtime
 from nbutils.catalog import CATALOG
+from nbutils.engine import draw_keep_masks
 from nbutils.methods import METHODS, Method, certified, dampening, finetune, fisher, gradients, importance, noise
-from nbutils.model import draw_keep_masks
 
 PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
               repair_base_value=0.05, certified_delta=1e-5, certified_radius=100.0, certified_repair_steps=0,

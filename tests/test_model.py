@@ -9,8 +9,8 @@ from torch import nn
 
 from conftest import CPU, make_ensemble
 from nbutils import engine, runtime
+from nbutils.engine import draw_keep_masks
 from nbutils.metrics import accuracies, predict
-from nbutils.model import draw_keep_masks
 from nbutils.train import _Step, train_ensemble
 
 

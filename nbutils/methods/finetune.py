@@ -17,8 +17,8 @@ import copy
 import torch
 
 from nbutils import engine
+from nbutils.engine import keep_threshold
 from nbutils.methods.steps import STATISTICS_ROWS
-from nbutils.model import keep_threshold
 from nbutils.runtime import substream
 
 

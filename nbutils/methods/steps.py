@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from nbutils import engine
-from nbutils.model import MLPEnsemble, draw_keep_masks
+from nbutils.engine import draw_keep_masks
+from nbutils.model import MLPEnsemble
 
 MOMENTUM = 0.9  # SGD's momentum in every baseline's public code that uses SGD
 
