@@ -18,7 +18,8 @@ y = gamma x + beta and a' = relu(y) * keep / (1 - p), the backward from da' is
 
 With batch statistics the hidden Linear layers' biases get gradient 0: BatchNorm subtracts the batch mean, so
 they cancel exactly. (Autograd returns rounding noise of about 1e-8 for them, which Adam, dividing by its own
-tiny second moment, turns into random steps of up to the learning rate; here they stay where they started.) The
+tiny second moment, turns into random steps of up to the learning rate; here the loss never moves them, though an
+optimiser's weight decay still does.) The
 head is logits = W a + b, laid out (model, class, row): a softmax over a middle axis of 2 classes is 8 times
 faster than over the last.
 
@@ -55,7 +56,8 @@ class Stack:
         n = self.n_hidden = len(model.norms)
         p, g = self.param, self.grad
         self.W = [p[f"linears.{i}.weight"] for i in range(n + 1)]  # (K, out, in)
-        self.b = [p[f"linears.{i}.bias"].transpose(1, 2) for i in range(n + 1)]  # (K, 1, out)
+        self.b = [p[f"linears.{i}.bias"].transpose(1, 2) for i in range(n)]  # (K, 1, out), the hidden layers'
+
         self.b_head = p[f"linears.{n}.bias"]  # (K, C, 1)
         self.gW = [g[f"linears.{i}.weight"] for i in range(n + 1)]
         self.gb = [g[f"linears.{i}.bias"].squeeze(-1) for i in range(n + 1)]  # (K, out)
@@ -108,7 +110,7 @@ class Stack:
     def forward(self, X, keep=None, batch_statistics=False):
         """Logits (K, C, B) of X (K, B, F) and what the backward needs; ``keep`` (K, B, sum(hidden)) boolean
         (True: kept), or None (no dropout)."""
-        B, scale = X.shape[1], self.scale
+        B, scale = X.shape[1], self.scale if keep is not None else 1.0
         cost.forward(self.W, B)
         keeps = keep.split(self.hidden_sizes, dim=2) if keep is not None else [None] * self.n_hidden
         acts, normed, inv_stds, means, variances = [X], [], [], [], []
@@ -140,7 +142,7 @@ class Stack:
             self.sum_rows(cache, self.deltas(cache, d.transpose(1, 2), first), first, accumulate)
             return
         cost.backward(self.W, d.shape[2], first)
-        B, scale, acts = d.shape[2], self.scale, cache.acts
+        B, scale, acts = d.shape[2], self.scale if cache.dropout else 1.0, cache.acts
         _write(lambda out: torch.bmm(d, acts[-1], out=out), self.gW[-1], accumulate)
         _write(lambda out: torch.sum(d, dim=2, out=out), self.gb[-1], accumulate)
         d = torch.bmm(d.transpose(1, 2), self.W[-1])  # (K, B, h)
@@ -160,9 +162,12 @@ class Stack:
                 d = torch.bmm(dz, self.W[i])
 
     def update_running_statistics(self, cache):
-        """BatchNorm's running statistics after a batch-statistics forward pass, as ``nn.BatchNorm1d`` does."""
+        """BatchNorm's running statistics after a batch-statistics forward pass, as ``nn.BatchNorm1d`` does (the
+        running-statistics mode reads them again only after :meth:`refresh_statistics`)."""
         B = cache.acts[0].shape[1]
-        torch._foreach_lerp_(self.running_mean, torch._foreach_add(cache.means, self.b[:-1]), self.momentum)
+        if B < 2:
+            raise ValueError("BatchNorm cannot train on a batch of one row (its unbiased variance divides by B - 1)")
+        torch._foreach_lerp_(self.running_mean, torch._foreach_add(cache.means, self.b), self.momentum)
         torch._foreach_lerp_(self.running_var, torch._foreach_mul(cache.variances, B / (B - 1)), self.momentum)
 
     def deltas(self, cache, d, first=0):
@@ -291,10 +296,11 @@ class Adam:
 
 
 class SGD:
-    """torch.optim.SGD's update on a list of tensors: g = grads + weight_decay * params, times ``mask`` (a list
-    like ``params``, or None), then momentum; params -= lr * g; ``grads`` are zeroed after each step if asked.
+    """torch.optim.SGD's update on a list of tensors: g = grads * ``mask`` (a list like ``params``, or None) +
+    weight_decay * params, then momentum; params -= lr * g; ``grads`` are zeroed after each step if asked.
 
-    A mask multiplies the whole update, weight decay included, so a 0 leaves a parameter bit-identical.
+    The mask multiplies the loss's gradient, as the baselines' code multiplies ``param.grad`` before the optimiser
+    adds its weight decay: without weight decay a 0 leaves a parameter bit-identical.
     """
 
     def __init__(self, params, grads, lr, momentum=0.0, weight_decay=0.0, mask=None, zero_grads=True):
@@ -304,10 +310,10 @@ class SGD:
 
     def step(self, lr=None):
         g = self.grads
-        if self.weight_decay:
-            g = torch._foreach_add(g, self.params, alpha=self.weight_decay)
         if self.mask is not None:
             g = torch._foreach_mul(g, self.mask)
+        if self.weight_decay:
+            g = torch._foreach_add(g, self.params, alpha=self.weight_decay)
         if self.momentum:
             if self.buffer is None:
                 self.buffer = [t.clone() for t in g]

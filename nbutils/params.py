@@ -210,7 +210,8 @@ def _value_problems(p, methods):
 
 def _method_problems(p, need):
     """``need`` what the methods' parameters must be beyond the catalog's ``limits``: choices, bounds of their own."""
-    need(p["finetune_batch_size"] >= 1, f"finetune_batch_size: must be at least 1, got {p['finetune_batch_size']}")
+    need(p["finetune_batch_size"] >= 2, f"finetune_batch_size: must be at least 2 (the baselines that train "
+         f"BatchNorm, as their authors do, need two rows a step), got {p['finetune_batch_size']}")
     need(p["repair_base"] in REPAIR_BASES,
          f"repair_base: {p['repair_base']!r} is not a noise method with one number per setting; choose from {REPAIR_BASES}")
     bad = [e for e in p["certified_epsilons"] if not e > 0]  # .inf is allowed: no noise

@@ -23,7 +23,7 @@ BASELINE_PARAMS = dict(
 NEW = [name for name, entry in CATALOG.items() if entry.family in ("baseline", "competition")]
 SETTING = {"neggrad": (0.9, 1, 1.0), "scrub": 0.005, "salun": (0.5, 1.0), "cfk": 2, "euk": 2, "l1sparse": 1e-4,
            "badteacher": (1, 0.001), "fcs": (1, 1.0), "msg": 0.3, "cfw": 0.2}
-STRENGTH_ZERO = {"neggrad": (0.9, 0, 1.0), "scrub": 0.0, "salun": (0.0, 1.0), "badteacher": (0, 0.001)}
+STRENGTH_ZERO = {"neggrad": (0.9, 0, 1.0), "scrub": 0.0, "badteacher": (0, 0.001)}
 # Whether a method's steps run BatchNorm in training mode (batch statistics, running ones moved), as its authors'
 # code does (docs/methods.md); EU-k runs in evaluation mode but recomputes its re-initialised layers' statistics
 TRAINS_BATCHNORM = {"neggrad": False, "scrub": True, "salun": True, "cfk": False, "l1sparse": True,
@@ -153,8 +153,12 @@ def test_scrub_takes_the_authors_class_setting_for_a_class_request_and_the_selec
     assert baselines.SCRUB_REGIMES["class"].max_epochs == 2 and baselines.SCRUB_REGIMES["selective"].max_epochs == 3
 
 
-def test_salun_mask_of_zero_leaves_the_model_unchanged(small_splits):
+def test_salun_mask_of_zero_moves_the_weights_by_weight_decay_alone(small_splits, monkeypatch):
+    """The mask multiplies the loss's gradient, not the weight decay the optimiser adds (as the authors' code)."""
     model = trained_like(make_ensemble(3))
+    decayed = baselines.salun(model, (0.0, 1.0), generator(), small_splits, BASELINE_PARAMS)
+    assert not same_parameters(decayed, model)
+    monkeypatch.setattr(baselines, "SALUN_WEIGHT_DECAY", 0.0)
     out = baselines.salun(model, (0.0, 1.0), generator(), small_splits, BASELINE_PARAMS)
     assert out is not model and same_parameters(out, model)
 
@@ -313,6 +317,21 @@ def test_a_method_moves_batchnorms_running_statistics_exactly_when_its_authors_t
     out = METHODS[name].apply(model, SETTING[name], generator(), small_splits, BASELINE_PARAMS)
     for ours, theirs in zip(out.buffers(), model.buffers()):
         assert torch.equal(ours, theirs) != TRAINS_BATCHNORM[name]
+
+
+def test_step_decay_counts_epochs_as_each_authors_loop_does():
+    scrub = steps.step_decay(1.0, (3, 5, 9), counted_from=1)  # SCRUB's notebooks: epochs 1 to E
+    assert [scrub(e) for e in range(5)] == pytest.approx([1, 1, 1, 0.1, 0.1])
+    deepunlearn = steps.step_decay(1.0, (5, 8, 9), counted_from=0)  # DeepUnlearn's CF-k: epochs 0 to E - 1
+    assert [deepunlearn(e) for e in range(10)] == pytest.approx([1] * 6 + [0.1] * 3 + [0.01])
+
+
+def test_the_engine_without_a_mask_is_the_model_in_evaluation_mode():
+    """No mask, no dropout: the forward is the module's own evaluation forward, dropout rate or not."""
+    model = trained_like(make_ensemble(3, dropout=0.3)).eval()
+    X = torch.randn(3, 10, 8, generator=torch.Generator().manual_seed(4))
+    logits, _ = engine.Stack.of(model).forward(X)
+    torch.testing.assert_close(logits, model(X.transpose(1, 2)))
 
 
 @pytest.mark.parametrize("optimiser, factor", [("sgd", 32 / 256), ("adam", (32 / 256) ** 0.5)])

@@ -172,8 +172,10 @@ def test_fine_tuning_step_is_the_mean_of_each_rows_clipped_autograd_gradient(cli
         torch.testing.assert_close(stack.grad[name], (r * w).sum(0))
 
 
-def test_expected_fisher_weighs_each_label_by_its_predicted_probability():
-    model = with_random_norm_statistics(make_ensemble(2, dropout=0.0)).eval()
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_expected_fisher_weighs_each_label_by_its_predicted_probability(dropout):
+    """Evaluation mode: no dropout, whatever the model's rate."""
+    model = with_random_norm_statistics(make_ensemble(2, dropout=dropout)).eval()
     X = torch.randn(6, 8, generator=torch.Generator().manual_seed(2))
     expected = {name: 0 for name, _ in model.named_parameters()}
     probs = model(X).softmax(dim=1).detach()  # (K, C, B)

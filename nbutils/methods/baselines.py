@@ -145,10 +145,10 @@ def scrub(model, lr, generator, splits, params):
     Xr, yr, Xf = splits.X_retain, splits.y_retain, splits.X_forget
     teacher_r, teacher_f = teacher_logits(model, Xr), teacher_logits(model, Xf)
     k, b = model.n_models, params["finetune_batch_size"]
-    b_forget = max(1, round(b * regime.forget_batch))
+    b_forget = max(2, round(b * regime.forget_batch))  # BatchNorm trains on two rows or more
     net = network(model)
-    optimizer = sgd(net, lr, weight_decay=SCRUB_WEIGHT_DECAY)
-    lr_at = step_decay(rescaled_lr(lr, regime.authors_batch, b), regime.epochs, regime.decay_after)
+    lr_at = step_decay(rescaled_lr(lr, regime.authors_batch, b), regime.decay_after, counted_from=1)
+    optimizer = sgd(net, lr_at(0), weight_decay=SCRUB_WEIGHT_DECAY)
     for epoch in range(regime.epochs):
         if epoch < regime.max_epochs:
             for f in batches(k, len(Xf), steps_per_epoch(len(Xf), b_forget), b_forget, g_forget):
@@ -237,15 +237,16 @@ def salun(model, setting, generator, splits, params):
 
     ``setting`` is (mask fraction, learning-rate factor). The mask keeps the fraction of each model's parameters
     with the largest forget-set gradients, over all of them as the authors' ``generate_mask.py`` does (their
-    default 0.5); at 1.0 this is plain random labelling, at 0 nothing moves. The authors' CIFAR-10 run:
-    lr 0.013 at batch 256 (``salun_lr``), 10 epochs, the sequential branch (:func:`random_labelling`).
+    default 0.5), and multiplies the loss's gradient, as their code does before the optimiser's weight decay; at
+    1.0 this is plain random labelling, at 0 only weight decay (and BatchNorm's statistics) move. The authors'
+    CIFAR-10 run: lr 0.013 at batch 256 (``salun_lr``), 10 epochs, the sequential branch (:func:`random_labelling`).
     """
     fraction, factor = setting
     return random_labelling(model, factor, generator, splits, params, mask=saliency_mask(model, splits, fraction))
 
 
 LAST_LAYERS_BATCH, LAST_LAYERS_PULL = 256, 0.1  # DeepUnlearn's batch for lr 0.01; its L2 pull (sgda_weight_decay)
-LAST_LAYERS_DECAY = (0.5, 0.8, 0.9)  # step decay after these shares of the epochs (DeepUnlearn, SCRUB's notebooks)
+LAST_LAYERS_DECAY = (0.5, 0.8, 0.9)  # step decay after these shares of the epochs (DeepUnlearn's int(share * E))
 
 
 def _norm_names(model, first):
@@ -274,8 +275,9 @@ def _last_layers(model, k, generator, splits, params, reinitialise):
     lr = rescaled_lr(params["last_layers_lr"], LAST_LAYERS_BATCH, b)
     epochs = params["epochs"] if reinitialise else params["last_layers_epochs"]
     optimizer = sgd(net, lr, mask=layer_mask(net, first), momentum=0.0)
+    decay = step_decay(lr, [int(share * epochs) for share in LAST_LAYERS_DECAY], counted_from=0)
     fine_tune(net, optimizer, splits.X_retain, splits.y_retain, epochs=epochs, batch_size=b, generator=g_retain,
-              first=first, lr_at=step_decay(lr, epochs, LAST_LAYERS_DECAY),
+              first=first, lr_at=decay,
               before_step=lambda _: net.flat_grads.add_(net.flat_params - start, alpha=LAST_LAYERS_PULL))
     out = net.result()
     if reinitialise:

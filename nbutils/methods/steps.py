@@ -6,7 +6,7 @@ through the stacked MLP. :func:`network` lays every parameter of every model out
 being model k's P parameters, so that elementwise optimizers, gradient masks (SalUn, MSG, CF-k) and per-model
 rankings (a mask's top fraction) act on it directly.
 
-Each method's BatchNorm does what its authors' code does (``BATCH_STATISTICS`` in its module): in training mode
+Each method's BatchNorm does what its authors' code does (its docstring says which): in training mode
 its steps normalise with the batch's statistics and move the running ones, forget batches included; in
 evaluation mode they normalise with the running statistics and leave them bit for bit, as the project's
 fine-tuning does. Dropout is on in both, as in training. Learning rates tuned by the authors for their batch
@@ -38,12 +38,11 @@ def rescaled_lr(lr, authors_batch, batch, optimiser="sgd"):
     return lr * (ratio if optimiser == "sgd" else math.sqrt(ratio))
 
 
-def step_decay(lr, epochs, milestones):
-    """``lr_at(epoch)`` of a step schedule: ``lr`` times 0.1 for each milestone the epoch (counted from 1) is past,
-    as the SCRUB code's ``adjust_learning_rate`` does; ``milestones`` are shares of ``epochs``, or epoch numbers
-    when at least 1."""
-    steps = [m if m >= 1 else int(m * epochs) for m in milestones]
-    return lambda epoch: lr * 0.1 ** sum(epoch + 1 > m for m in steps)
+def step_decay(lr, milestones, counted_from):
+    """``lr_at(epoch)`` (epoch from 0) of the SCRUB code's ``adjust_learning_rate``: ``lr`` times 0.1 for each
+    milestone the epoch is past, the epoch counted from ``counted_from`` (SCRUB's loops count from 1,
+    DeepUnlearn's from 0)."""
+    return lambda epoch: lr * 0.1 ** sum(epoch + counted_from > m for m in milestones)
 
 
 def request_kind(params):
