@@ -368,6 +368,12 @@ def batches(n_models, n_rows, n_batches, batch_size, generator):
     return order[:, :n_batches * batch_size].view(n_models, n_batches, batch_size).transpose(0, 1)
 
 
+def gather(X, y, rows):
+    """The rows (K, B) of X and y as one contiguous batch per model: (K, B, F) and (K, B)."""
+    index = rows.reshape(-1)
+    return X.index_select(0, index).view(*rows.shape, -1), y.index_select(0, index).view(rows.shape)
+
+
 def steps_per_epoch(n_rows, batch_size):
     """Batches in one pass over ``n_rows`` rows (the last one topped up from the next pass)."""
     return max(1, math.ceil(n_rows / batch_size))

@@ -82,9 +82,7 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
                     for block in blocks:
                         rows = block.order[:, begin:begin + batch_size]
                         keep = block.bits[j, :, :rows.shape[1]] >= threshold if p else None
-                        index = rows.reshape(-1)
-                        block.step(X.index_select(0, index).view(*rows.shape, -1),
-                                   y.index_select(0, index).view(rows.shape), keep, losses[block.models, epoch])
+                        block.step(*engine.gather(X, y, rows), keep, losses[block.models, epoch])
             if group is groups[0]:  # this process's group
                 bar.update()
         return [losses[block] for block in group]

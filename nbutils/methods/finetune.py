@@ -64,14 +64,12 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
             for j, rows in enumerate(rows_chunk):  # rows: (K, B)
                 for block, stack in blocks:
                     keep = bits[block.start][j] >= threshold if p else None
-                    index = rows[block].reshape(-1)
-                    shape = (block.stop - block.start, rows.shape[1])
-                    clipped_gradient(stack, X.index_select(0, index).view(*shape, -1),
-                                     y.index_select(0, index).view(shape), keep, None if clip is None else clip[block],
-                                     l2)
+                    clipped_gradient(stack, *engine.gather(X, y, rows[block]), keep,
+                                     None if clip is None else clip[block], l2)
                     sgd[block.start].step()
                     if sigma:
-                        torch._foreach_add_(stack.params, unstack_noise(noise[block.start][j], shape[0]), alpha=sigma)
+                        torch._foreach_add_(stack.params, unstack_noise(noise[block.start][j], block.stop - block.start),
+                                            alpha=sigma)
 
     def unstack_noise(flat, size):
         """Views of one step's noise for ``size`` models, drawn flat, shaped like their parameters."""
