@@ -37,11 +37,12 @@ bench-engine: $(STAMP)  ## training and fine-tuning against the engine before is
 bench-shards: $(STAMP)  ## SISA's cost and accuracy by request size and shard count: benchmarks/shards.md, .csv, .png
 	$(BIN)/python benchmarks/shards.py
 
-# bench-scale runs the report at this commit too, side by side: the engine issue 15 started from
-BENCH_AGAINST ?= 713ff6d
+# bench-scale BENCH_AGAINST=<commit> runs the report at that commit too, side by side (713ff6d: the engine issue 15
+# started from)
+BENCH_AGAINST ?=
 
 bench-scale: $(STAMP)  ## the default report on 10,000 to 1,000,000 synthetic rows, side by side with BENCH_AGAINST
-	$(BIN)/python benchmarks/bench_scale.py --against $(BENCH_AGAINST)
+	$(BIN)/python benchmarks/bench_scale.py $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST))
 
 # the leaderboard's master seed: every run's train_seed (models, method draws, random forget sets)
 SEED ?= 0
