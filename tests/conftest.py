@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 
@@ -10,22 +11,40 @@ from nbutils.model import MLPEnsemble
 
 CPU = torch.device("cpu")
 SMOKE = [PARAMETERS / "default.yaml", PARAMETERS / "smoke.yaml"]
+SMOKE_NAME = "pytest-smoke"
 
 
-@pytest.fixture(scope="session")
-def smoke_run():
-    """The smoke report, run as on a headless server: MPLBACKEND=Agg, which the kernel inherits. Shared by the
-    notebook's tests and the export's, which start later requests from its exported model."""
-    name = "pytest-smoke"
-    shutil.rmtree(REPORTS / name, ignore_errors=True)
+def run_smoke():
+    """The smoke report, run as on a headless server: MPLBACKEND=Agg, which the kernel inherits."""
+    shutil.rmtree(REPORTS / SMOKE_NAME, ignore_errors=True)
     backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
     try:
-        out = runner.run(SMOKE, name=name, progress=False)
+        return runner.run(SMOKE, name=SMOKE_NAME, progress=False)
     finally:
         os.environ.pop("MPLBACKEND") if backend is None else os.environ.update(MPLBACKEND=backend)
-    yield out
-    shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke report, shared by the notebook's tests and the export's, which start later requests from its
+    exported model. Under pytest-xdist the first worker that asks runs it; the others wait for it and reuse it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield run_smoke()
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, common to its workers
+    with open(shared / "smoke_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "smoke_run.done").exists():
+            run_smoke()
+            (shared / "smoke_run.done").touch()
+    yield REPORTS / SMOKE_NAME
+
+
+def pytest_sessionfinish(session):
+    """The smoke report goes when the whole session ends: in the main process, after every worker's."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(REPORTS / SMOKE_NAME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -188,11 +188,17 @@ def test_a_condition_forgets_only_the_rows_the_model_still_holds(smoke_run):
     assert set.union(*parts, set(chain.forgotten_so_far(model))) == {str(i) for i in table.ids}
 
 
-@pytest.mark.parametrize("action", ["original", "retrain", "finetune"])
-def test_the_chosen_model_is_the_verdicts_action_on_the_first_model(action):
+@pytest.fixture(scope="module")
+def smoke_references():
+    """(parameters, data, tuning references) of the smoke parameters, shared by the actions below."""
     P = params.validate(params.load(SMOKE))
     dataset = tensors.load(P)
-    tuning = evaluation.train_references(P, dataset, CPU)
+    return P, dataset, evaluation.train_references(P, dataset, CPU)
+
+
+@pytest.mark.parametrize("action", ["original", "retrain", "finetune"])
+def test_the_chosen_model_is_the_verdicts_action_on_the_first_model(action, smoke_references):
+    P, dataset, tuning = smoke_references
     setting = "-" if action in ("original", "retrain") else "steps=5"
     decision = types.SimpleNamespace(action=action, setting=setting)
     model, macs, seconds, _ = export.chosen_model(decision, P, dataset, tuning, CPU)

@@ -5,7 +5,7 @@ method of the registry at one setting, each from the same trained pair of models
 fixed seeds). A changed hash is a changed number. If the change is meant, say why in its commit, and regenerate
 the table with
 
-    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py -s
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py -s -n 0
 
 which prints the new ``GOLDEN`` to paste below. Each run is hashed at 1 and at 2 torch threads (the count fixes
 how many processes train side by side) and must give the same bits at both. The bits depend on the CPU's kernels
