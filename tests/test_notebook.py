@@ -357,7 +357,7 @@ def test_runs_top_to_bottom_in_a_kernel_and_reruns_after_an_edit():
                 client.execute_cell(nb.cells[i], i)
         assert set(first["method"]) >= set(METHODS)
         results = pd.read_csv(REPORTS / "pytest-kernel" / "results.csv")
-        assert set(results["method"]) == {"original", "retrain", "retrain_2", "gaussian"}
+        assert set(results["method"]) == {*REFERENCES, *SHARDED, "gaussian"}
         assert json.loads((REPORTS / "pytest-kernel" / "metrics.json").read_text())["parameters"]["epochs"] == 2
     finally:
         shutil.rmtree(REPORTS / "pytest-kernel", ignore_errors=True)
