@@ -70,6 +70,10 @@ class Stack:
         self.momentum, self.eps = model.norms[0].momentum, model.norms[0].eps
         self.hidden_sizes = model.hidden_sizes
         self.scale = 1 / (1 - model.dropout) if model.dropout else 1.0
+        sizes = [w.shape[-1] * w.shape[-2] for w in self.W]  # multiply-adds of one row through each layer
+        k = self.W[0].shape[0]
+        self.forward_macs = k * sum(sizes)  # per row, as cost.forward counts them, here once and not every step
+        self.backward_macs = [k * (sum(sizes[first:]) + sum(sizes[first + 1:])) for first in range(len(sizes))]
         self.refresh_statistics()
 
     @classmethod
@@ -111,7 +115,7 @@ class Stack:
         """Logits (K, C, B) of X (K, B, F) and what the backward needs; ``keep`` (K, B, sum(hidden)) boolean
         (True: kept), or None (no dropout)."""
         B, scale = X.shape[1], self.scale if keep is not None else 1.0
-        cost.forward(self.W, B)
+        cost.add(self.forward_macs * B)
         keeps = keep.split(self.hidden_sizes, dim=2) if keep is not None else [None] * self.n_hidden
         acts, normed, inv_stds, means, variances = [X], [], [], [], []
         a = X
@@ -141,7 +145,7 @@ class Stack:
         if not cache.batch_statistics:
             self.sum_rows(cache, self.deltas(cache, d.transpose(1, 2), first), first, accumulate)
             return
-        cost.backward(self.W, d.shape[2], first)
+        cost.add(self.backward_macs[first] * d.shape[2])
         B, scale, acts = d.shape[2], self.scale if cache.dropout else 1.0, cache.acts
         _write(lambda out: torch.bmm(d, acts[-1], out=out), self.gW[-1], accumulate)
         _write(lambda out: torch.sum(d, dim=2, out=out), self.gb[-1], accumulate)
@@ -173,7 +177,7 @@ class Stack:
     def deltas(self, cache, d, first=0):
         """Running statistics: each row's deltas of its own loss, (linear_deltas, norm_deltas), from d (K, B, C),
         for Linear layers ``first`` and above (linear) and the BatchNorms after them (norm)."""
-        cost.backward(self.W, d.shape[1], first)
+        cost.add(self.backward_macs[first] * d.shape[1])
         linear_deltas, norm_deltas = [d], []
         for i in reversed(range(first, self.n_hidden)):
             dy = torch.ops.aten.threshold_backward(torch.bmm(linear_deltas[0], self.W[i + 1]), cache.acts[i + 1], 0)
