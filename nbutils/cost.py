@@ -26,21 +26,23 @@ def add(macs):
     _count[0] += int(macs)
 
 
-def _sizes(weights):
-    return [w.shape[-1] * w.shape[-2] for w in weights]
+def row_macs(weights):
+    """One row's multiply-adds through each model whose Linear weights are ``weights``, a list of (K, out, in)
+    tensors, lowest layer first: (forward, [backward down to Linear layer ``first``, for each first]). A backward
+    to ``first`` computes its weights' gradient there, not its input's."""
+    sizes = [w.shape[-1] * w.shape[-2] for w in weights]
+    k = weights[0].shape[0]
+    return k * sum(sizes), [k * (sum(sizes[first:]) + sum(sizes[first + 1:])) for first in range(len(sizes))]
 
 
 def forward(weights, rows):
-    """Count a forward pass of ``rows`` rows through each model whose Linear weights are ``weights``, a list of
-    (K, out, in) tensors, lowest layer first."""
-    add(weights[0].shape[0] * rows * sum(_sizes(weights)))
+    """Count a forward pass of ``rows`` rows through each model whose Linear weights are ``weights``."""
+    add(row_macs(weights)[0] * rows)
 
 
 def backward(weights, rows, first=0):
-    """Count a backward pass of ``rows`` rows per model down to Linear layer ``first`` (its weights' gradient,
-    not its input's)."""
-    sizes = _sizes(weights)
-    add(weights[0].shape[0] * rows * (sum(sizes[first:]) + sum(sizes[first + 1:])))
+    """Count a backward pass of ``rows`` rows per model down to Linear layer ``first``."""
+    add(row_macs(weights)[1][first] * rows)
 
 
 class Counted:

@@ -29,6 +29,7 @@ drawing batches and dropout masks from a random stream of its own, so no number 
 
 import functools
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -57,7 +58,6 @@ class Stack:
         p, g = self.param, self.grad
         self.W = [p[f"linears.{i}.weight"] for i in range(n + 1)]  # (K, out, in)
         self.b = [p[f"linears.{i}.bias"].transpose(1, 2) for i in range(n)]  # (K, 1, out), the hidden layers'
-
         self.b_head = p[f"linears.{n}.bias"]  # (K, C, 1)
         self.gW = [g[f"linears.{i}.weight"] for i in range(n + 1)]
         self.gb = [g[f"linears.{i}.bias"].squeeze(-1) for i in range(n + 1)]  # (K, out)
@@ -70,10 +70,7 @@ class Stack:
         self.momentum, self.eps = model.norms[0].momentum, model.norms[0].eps
         self.hidden_sizes = model.hidden_sizes
         self.scale = 1 / (1 - model.dropout) if model.dropout else 1.0
-        sizes = [w.shape[-1] * w.shape[-2] for w in self.W]  # multiply-adds of one row through each layer
-        k = self.W[0].shape[0]
-        self.forward_macs = k * sum(sizes)  # per row, as cost.forward counts them, here once and not every step
-        self.backward_macs = [k * (sum(sizes[first:]) + sum(sizes[first + 1:])) for first in range(len(sizes))]
+        self.forward_macs, self.backward_macs = cost.row_macs(self.W)  # per row, once here, not every step
         self.refresh_statistics()
 
     @classmethod
@@ -234,14 +231,19 @@ class Stack:
         return logits
 
 
+@dataclass
 class Cache:
     """What a forward pass keeps for the backward: each layer's input (``acts``), normalised or centred
     activations (``normed``), inverse standard deviations, and with batch statistics the batch's means and
     variances."""
 
-    def __init__(self, acts, normed, inv_stds, means, variances, dropout, batch_statistics):
-        self.acts, self.normed, self.inv_stds, self.means, self.variances = acts, normed, inv_stds, means, variances
-        self.dropout, self.batch_statistics = dropout, batch_statistics
+    acts: list
+    normed: list
+    inv_stds: list
+    means: list
+    variances: list
+    dropout: bool
+    batch_statistics: bool
 
 
 def _write(compute, into, accumulate):
