@@ -32,6 +32,11 @@ LIMITS = {  # what a parameter's values (each of a list's) must be: :mod:`nbutil
 }
 
 
+
+def request_kind(forget):
+    """The kind of a ``forget`` request (``random``, ``class:...``, ``where:...``, ``ids:...``): a key of ``REQUESTS``."""
+    return forget.split(":", 1)[0]
+
 @dataclass(frozen=True)
 class Sweep:
     """What a method sweeps: its ``knob``, named in the report, listed in ``parameter``; ``grid`` names further
@@ -97,7 +102,7 @@ class Entry:
 
     def sweep_for(self, forget="random"):
         """The sweep for a forget request (``random``, ``class:...``, ``where:...`` or ``ids:...``)."""
-        return self.by_request.get(forget.split(":", 1)[0], self.sweep)
+        return self.by_request.get(request_kind(forget), self.sweep)
 
     @property
     def sweeps(self):

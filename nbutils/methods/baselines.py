@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nbutils.catalog import request_kind
 from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
 from nbutils.methods.steps import (
     adam,
@@ -24,7 +25,6 @@ from nbutils.methods.steps import (
     layer_mask,
     loss_grad,
     network,
-    request_kind,
     rescaled_lr,
     retain_statistics,
     sgd,
@@ -124,7 +124,7 @@ SCRUB_WEIGHT_DECAY = 5e-4  # both settings: SGD, momentum 0.9, weight decay 5e-4
 
 def scrub_regime(params):
     """The authors' class-forgetting setting for a ``class:`` request, their selective setting for any other."""
-    return SCRUB_REGIMES["class" if request_kind(params) == "class" else "selective"]
+    return SCRUB_REGIMES["class" if request_kind(params["forget"]) == "class" else "selective"]
 
 
 @in_blocks

@@ -45,11 +45,6 @@ def step_decay(lr, milestones, counted_from):
     return lambda epoch: lr * 0.1 ** sum(epoch + counted_from > m for m in milestones)
 
 
-def request_kind(params):
-    """The kind of the forget request: random, class, where or ids."""
-    return params["forget"].split(":", 1)[0]
-
-
 def network(model):
     """A copy of ``model``, in evaluation mode, as an engine stack over one (K, P) buffer (:meth:`Stack.flat`)."""
     return engine.Stack.flat(copy.deepcopy(model).eval())
