@@ -34,7 +34,8 @@ LIMITS = {  # what a parameter's values (each of a list's) must be: :mod:`nbutil
 
 
 def request_kind(forget):
-    """The kind of a ``forget`` request (``random``, ``class:...``, ``where:...``, ``ids:...``): a key of ``REQUESTS``."""
+    """The kind of a ``forget`` request (``random``, ``class:...``, ``where:...``, ``ids:...``), a key of
+    ``REQUESTS``."""
     return forget.split(":", 1)[0]
 
 @dataclass(frozen=True)
