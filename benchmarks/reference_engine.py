@@ -1,8 +1,9 @@
 """Today's engine, frozen as the reference ``make bench`` measures the new one against (issue 15).
 
 A verbatim copy of ``train_ensemble`` from nbutils/train.py as of commit 713ff6d: autograd through the stacked
-model's forward (``MLPEnsemble``, whose forward is unchanged), activations laid out (model, feature, batch) for a
-segment of batches with each batch a strided slice, float dropout masks, ``torch.optim.Adam(fused=True)``.
+model's forward of that commit (:func:`forward`, frozen below with its dropout masks), activations laid out (model,
+feature, batch) for a segment of batches with each batch a strided slice, float dropout masks,
+``torch.optim.Adam(fused=True)``.
 It trains the same ``MLPEnsemble`` objects, so the two engines start from identical weights. Its fine-tuning
 step, :func:`retain_sgd`, keeps the per-example algebra of that commit's ``nbutils/methods/gradients.py``
 (autograd for the deltas), frozen below.
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nbutils import cost, engine
-from nbutils.engine import draw_keep_masks
+from nbutils.engine import keep_threshold, random_int16
 
 SEGMENT_ROWS = 16_384
 
@@ -46,7 +47,7 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator):
                 if n - (first + start) < 2:
                     continue
                 batch = slice(start, start + batch_size)
-                logits = model(X_part[:, :, batch], [m[:, :, batch] for m in masks])
+                logits = forward(model, X_part[:, :, batch], [m[:, :, batch] for m in masks])
                 per_model = F.cross_entropy(logits, y_part[:, batch], reduction="none").mean(dim=1)
                 optimizer.zero_grad(set_to_none=True)
                 per_model.sum().backward()
@@ -79,6 +80,38 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     return out
 
 
+# nbutils/model.py's forward pass and dropout masks as of 713ff6d, frozen
+
+
+def forward(model, x, keep_masks=None):
+    """Logits (K, C, B) of x (K, F, B); BatchNorm in the module's mode (``F.batch_norm`` over all K models'
+    features at once); ``keep_masks`` one (K, h, B) float mask per hidden layer, or None."""
+    h = x
+    for i, (linear, norm) in enumerate(zip(model.linears, model.norms)):
+        z = _linear(linear, h)  # (K, h, B)
+        z = F.batch_norm(z.reshape(1, -1, z.shape[-1]), norm.running_mean.view(-1), norm.running_var.view(-1),
+                         norm.weight.view(-1), norm.bias.view(-1), training=model.training, momentum=norm.momentum,
+                         eps=norm.eps).view(z.shape)
+        h = F.relu(z)
+        if keep_masks is not None:
+            h = h * keep_masks[i]
+    return _linear(model.linears[-1], h)
+
+
+def _linear(linear, x):
+    """x (K, in, B) -> (K, out, B), counted."""
+    cost.add(cost.row_macs([linear.weight])[0] * x.shape[-1])
+    return torch.baddbmm(linear.bias, linear.weight, x)
+
+
+def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):
+    """Inverted-dropout masks (0 or 1/(1-p)), one (K, h, n_rows) tensor per hidden layer."""
+    n = n_models * sum(hidden_sizes) * n_rows
+    keep = random_int16(n, generator) >= keep_threshold(p)
+    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_models, sum(hidden_sizes), n_rows)
+    return masks.split(hidden_sizes, dim=1)
+
+
 # nbutils/methods/gradients.py as of 713ff6d, frozen
 
 
@@ -97,7 +130,7 @@ class Pieces:
 def forward_pieces(model, X, keep_masks=None):
     """Logits of every model for X, (K, F, B) or (B, F) shared, with their Pieces.
 
-    BatchNorm uses its running statistics; ``keep_masks`` (from :func:`nbutils.model.draw_keep_masks`) apply
+    BatchNorm uses its running statistics; ``keep_masks`` (from :func:`draw_keep_masks`) apply
     dropout, which keeps each row's loss its own.
     """
     h = X if X.dim() == 3 else X.T.expand(model.n_models, -1, -1)
@@ -106,7 +139,7 @@ def forward_pieces(model, X, keep_masks=None):
         if keep_masks is not None and i > 0:
             h = h * keep_masks[i - 1]
         pieces.inputs.append(h)
-        z = linear(h)
+        z = _linear(linear, h)
         inv_std = torch.rsqrt(norm.running_var + norm.eps)[..., None]
         x_hat = (z - norm.running_mean[..., None]) * inv_std
         y = norm.weight[..., None] * x_hat + norm.bias[..., None]
@@ -117,7 +150,7 @@ def forward_pieces(model, X, keep_masks=None):
     if keep_masks is not None:
         h = h * keep_masks[-1]
     pieces.inputs.append(h)
-    pieces.logits = model.linears[-1](h)
+    pieces.logits = _linear(model.linears[-1], h)
     return pieces
 
 
@@ -127,7 +160,7 @@ def deltas(pieces, output_grad):
     ``output_grad`` (K, C, B) is each row's gradient of its own loss with respect to its logits.
     """
     found = torch.autograd.grad(pieces.logits, pieces.post_norm, output_grad, retain_graph=True)
-    cost.backward(pieces.weights, output_grad.shape[-1])
+    cost.add(cost.row_macs(pieces.weights)[1][0] * output_grad.shape[-1])
     return [*found, output_grad]
 
 

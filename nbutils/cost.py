@@ -35,16 +35,6 @@ def row_macs(weights):
     return k * sum(sizes), [k * (sum(sizes[first:]) + sum(sizes[first + 1:])) for first in range(len(sizes))]
 
 
-def forward(weights, rows):
-    """Count a forward pass of ``rows`` rows through each model whose Linear weights are ``weights``."""
-    add(row_macs(weights)[0] * rows)
-
-
-def backward(weights, rows, first=0):
-    """Count a backward pass of ``rows`` rows per model down to Linear layer ``first``."""
-    add(row_macs(weights)[1][first] * rows)
-
-
 class Counted:
     """What :func:`counted` measured: ``macs``, the multiply-adds done inside the block."""
 

@@ -74,10 +74,11 @@ class Stack:
         self.refresh_statistics()
 
     @classmethod
-    def of(cls, model, models=slice(None)):
-        """The block ``models`` (a slice) of ``model``: views of its own parameters, updated in place."""
+    def of(cls, model, models=slice(None), autograd=False):
+        """The block ``models`` (a slice) of ``model``: views of its own parameters, updated in place (with
+        ``autograd``, views autograd tracks, so that a module's forward pass can be differentiated)."""
         names, tensors = zip(*model.named_parameters())
-        params = [t.detach()[models] for t in tensors]
+        params = [t[models] if autograd else t.detach()[models] for t in tensors]
         return cls(model, names, params, [torch.zeros_like(t) for t in params], models)
 
     @classmethod
@@ -162,6 +163,7 @@ class Stack:
             if i > first:
                 d = torch.bmm(dz, self.W[i])
 
+    @torch.no_grad()
     def update_running_statistics(self, cache):
         """BatchNorm's running statistics after a batch-statistics forward pass, as ``nn.BatchNorm1d`` does (the
         running-statistics mode reads them again only after :meth:`refresh_statistics`)."""
@@ -333,19 +335,6 @@ class SGD:
 
 
 # Random draws: batches and dropout masks
-
-
-def draw_keep_masks(n_rows, n_models, hidden_sizes, p, generator):
-    """Inverted-dropout masks (0 or 1/(1-p)), one (K, h, n_rows) tensor per hidden layer.
-
-    ``torch.bernoulli`` draws one float per element; we draw 64-bit integers and
-    read each as four 16-bit ones (:func:`random_int16`), about ten times faster on CPU.
-    Each unit is dropped with probability round(p * 65536) / 65536, p to within 1e-5.
-    """
-    n = n_models * sum(hidden_sizes) * n_rows
-    keep = random_int16(n, generator) >= keep_threshold(p)
-    masks = (keep.to(torch.float32) * (1 / (1 - p))).view(n_models, sum(hidden_sizes), n_rows)
-    return masks.split(hidden_sizes, dim=1)
 
 
 def random_int16(n, generator, buffer=None):

@@ -1,24 +1,20 @@
 """K independent copies of the seed's tabular MLP, held as stacked tensors.
 
-Every parameter carries a leading model axis, so one ``baddbmm`` runs the
-Linear layer of all K models and one ``F.batch_norm`` call normalises all of
-them. Activations are laid out ``(model, feature, batch)``; viewed as
-``(1, model * feature, batch)`` they give each (model, feature) pair its own
-batch statistics and its own running mean and variance, exactly as K separate
-``nn.BatchNorm1d`` layers would, without copying. We chose stacked tensors over
-``torch.func`` (``vmap`` + ``functional_call``) because ``vmap`` cannot update
-BatchNorm's running statistics in place and pays dispatch overhead per op,
-which is most of the cost for these tiny layers. K = 1 is the ordinary model.
+Every parameter carries a leading model axis, so one ``baddbmm`` runs the Linear layer of all K models, and each
+(model, feature) pair has its own BatchNorm statistics, exactly as K separate ``nn.BatchNorm1d`` layers would.
+The modules hold the parameters and buffers (their names are the exported file's); the passes over them are
+:mod:`nbutils.engine`'s. We chose stacked tensors over ``torch.func`` (``vmap`` + ``functional_call``) because
+``vmap`` cannot update BatchNorm's running statistics in place and pays dispatch overhead per op, which is most
+of the cost for these tiny layers. K = 1 is the ordinary model.
 """
 
 import copy
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from nbutils import cost
+from nbutils import engine
 
 
 class StackedLinear(nn.Module):
@@ -38,13 +34,6 @@ class StackedLinear(nn.Module):
         k, o, i = self.weight.shape
         return f"models={k}, in_features={i}, out_features={o}"
 
-    def forward(self, x):
-        """x: (K, in, B), or (B, in) shared by all models -> (K, out, B)."""
-        cost.forward([self.weight], x.shape[0] if x.dim() == 2 else x.shape[-1])
-        if x.dim() == 2:
-            return torch.matmul(self.weight, x.T) + self.bias
-        return torch.baddbmm(self.bias, self.weight, x)
-
 
 class StackedBatchNorm(nn.Module):
     """K BatchNorm1d layers with their own affine parameters and running statistics, each (K, F)."""
@@ -61,20 +50,6 @@ class StackedBatchNorm(nn.Module):
     def extra_repr(self):
         k, f = self.weight.shape
         return f"models={k}, features={f}, momentum={self.momentum}, eps={self.eps}"
-
-    def forward(self, x):
-        """x: (K, F, B) -> (K, F, B), normalised over the batch per model and feature."""
-        out = F.batch_norm(
-            x.view(1, -1, x.shape[-1]),
-            self.running_mean.view(-1),
-            self.running_var.view(-1),
-            self.weight.view(-1),
-            self.bias.view(-1),
-            training=self.training,
-            momentum=self.momentum,
-            eps=self.eps,
-        )
-        return out.view(x.shape)
 
 
 class MLPEnsemble(nn.Module):
@@ -97,18 +72,21 @@ class MLPEnsemble(nn.Module):
         )
         self.n_models, self.hidden_sizes, self.dropout = n_models, list(hidden_sizes), dropout
 
-    def forward(self, x, keep_masks=None):
-        """Logits (K, C, B) for x of shape (K, F, B) (one batch per model) or (B, F) (shared by all).
+    def forward(self, x, keep=None):
+        """Logits (K, C, B) for x of shape (K, B, F) (one batch per model) or (B, F) (shared by all), by the
+        engine's forward pass (:class:`nbutils.engine.Stack`).
 
-        ``keep_masks`` are dropout masks from :func:`nbutils.engine.draw_keep_masks`, one (K, h, B)
-        tensor per hidden layer; without them no dropout is applied (evaluation).
+        In evaluation mode BatchNorm normalises with its running statistics; in training mode with the batch's,
+        and moves the running ones as ``nn.BatchNorm1d`` does. ``keep`` is a (K, B, sum(hidden)) boolean dropout
+        mask (True: kept), e.g. :func:`nbutils.engine.keep_mask`'s; without it no dropout is applied.
         """
-        h = x
-        for i, (linear, norm) in enumerate(zip(self.linears, self.norms)):
-            h = F.relu(norm(linear(h)))
-            if keep_masks is not None:
-                h = h * keep_masks[i]
-        return self.linears[-1](h)
+        stack = engine.Stack.of(self, autograd=torch.is_grad_enabled())
+        if x.dim() == 2:
+            x = x.expand(self.n_models, -1, -1)
+        logits, cache = stack.forward(x, keep, batch_statistics=self.training)
+        if self.training:
+            stack.update_running_statistics(cache)
+        return logits
 
     def select(self, models):
         """The models a slice selects, as an ensemble of their own (a copy)."""

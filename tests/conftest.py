@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nbutils import PARAMETERS, REPORTS, runner, runtime
 from nbutils.data import reading, tensors
@@ -64,3 +65,27 @@ def small_splits():
 
 def make_ensemble(k, n_features=8, hidden=(16, 8), dropout=0.3, seed=0):
     return MLPEnsemble(k, n_features, list(hidden), 2, dropout, runtime.generator(CPU, seed, "test"))
+
+
+def reference_logits(model, X, keep=None):
+    """The seed's forward pass written with ``torch.nn.functional`` on ``model``'s own parameters, an oracle
+    independent of the engine for autograd to check it against: logits (K, C, B) of X (K, B, F) or (B, F).
+
+    BatchNorm follows the module's mode (training mode normalises with the batch's statistics and moves the
+    running ones); ``keep`` (K, B, sum(hidden)) boolean (True: kept) applies inverted dropout, or None."""
+    k = model.n_models
+    h = (X.expand(k, -1, -1) if X.dim() == 2 else X).transpose(1, 2)  # (K, F, B)
+    keeps = keep.split(model.hidden_sizes, dim=2) if keep is not None else [None] * len(model.norms)
+    for linear, norm, kept in zip(model.linears, model.norms, keeps):
+        z = torch.baddbmm(linear.bias, linear.weight, h)  # (K, h, B)
+        z = F.batch_norm(z.reshape(1, -1, z.shape[-1]), norm.running_mean.view(-1), norm.running_var.view(-1),
+                         norm.weight.view(-1), norm.bias.view(-1), model.training, norm.momentum, norm.eps)
+        h = z.view(k, -1, h.shape[-1]).relu()
+        if kept is not None:
+            h = h * kept.transpose(1, 2) / (1 - model.dropout)
+    return torch.baddbmm(model.linears[-1].bias, model.linears[-1].weight, h)
+
+
+def first_layer(model, X):
+    """The first Linear layer's outputs (K, h, n) for the shared rows X (n, F)."""
+    return torch.matmul(model.linears[0].weight, X.T) + model.linears[0].bias

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import CPU, make_ensemble
+from conftest import CPU, first_layer, make_ensemble, reference_logits
 from nbutils import engine, evaluation, runtime
 from nbutils.catalog import CATALOG
 from nbutils.data import reading, tensors
@@ -70,9 +70,8 @@ def test_engine_gradient_is_autograds_for_any_loss_on_the_logits(dropout, batch_
     net = steps.network(model)
     net.gradient(X, lambda z: steps.ce_grad(z, y, 0.7) + steps.loss_grad(steps.distill_kl, z, teacher, 4.0), keep,
                  batch_statistics=batch_statistics)
-    masks = [k.transpose(1, 2) / (1 - dropout) for k in keep.split([16, 8], dim=2)] if dropout else None
     model.train(batch_statistics)
-    logits = model(X.transpose(1, 2), masks).transpose(1, 2)
+    logits = reference_logits(model, X, keep).transpose(1, 2)
     loss = 0.7 * F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1).sum() + \
         steps.distill_kl(logits, teacher, 4.0)
     expected = torch.autograd.grad(loss, list(model.parameters()))
@@ -113,7 +112,7 @@ def test_retain_statistics_are_those_of_the_retain_rows_with_dropout_below():
     model = trained_like(make_ensemble(2, dropout=0.0))
     X = torch.randn(500, 8, generator=torch.Generator().manual_seed(2))
     steps.retain_statistics(model, X, generator())
-    z = model.linears[0](X)  # (K, h, n)
+    z = first_layer(model, X)  # (K, h, n)
     torch.testing.assert_close(model.norms[0].running_mean, z.mean(dim=2))
     torch.testing.assert_close(model.norms[0].running_var, z.var(dim=2))
 
@@ -175,7 +174,7 @@ def test_salun_mask_keeps_the_weights_with_the_largest_forget_gradients(small_sp
     model = trained_like(make_ensemble(3))
     mask = baselines.saliency_mask(model, small_splits, 0.3)
     net = steps.network(model)
-    baselines.forget_gradient(net, small_splits.X_forget, small_splits.y_forget)
+    steps.mean_gradient(net, small_splits.X_forget, small_splits.y_forget)
     size = net.flat_grads.abs()
     assert (mask.sum(dim=1) == int(0.3 * mask.shape[1])).all()
     for k in range(3):  # every kept weight's |gradient| is at least every other's
@@ -294,8 +293,8 @@ def test_msg_scores_subtract_the_forget_gradient(toy):
     model = trained_like(make_ensemble(2, dropout=0.0))
     scores = competition.msg_scores(model, toy, generator())
     net = steps.network(model)
-    baselines.forget_gradient(net, toy.X_retain, toy.y_retain)  # the retain subset is the single retain row
-    baselines.forget_gradient(net, toy.X_forget, toy.y_forget, scale=-1.0)
+    steps.mean_gradient(net, toy.X_retain, toy.y_retain)  # the retain subset is the single retain row
+    steps.mean_gradient(net, toy.X_forget, toy.y_forget, scale=-1.0)
     for name, s in scores.items():
         torch.testing.assert_close(s, net.grad[name].abs())
 
@@ -327,11 +326,11 @@ def test_step_decay_counts_epochs_as_each_authors_loop_does():
 
 
 def test_the_engine_without_a_mask_is_the_model_in_evaluation_mode():
-    """No mask, no dropout: the forward is the module's own evaluation forward, dropout rate or not."""
+    """No mask, no dropout: the forward is the seed's evaluation forward, dropout rate or not."""
     model = trained_like(make_ensemble(3, dropout=0.3)).eval()
     X = torch.randn(3, 10, 8, generator=torch.Generator().manual_seed(4))
     logits, _ = engine.Stack.of(model).forward(X)
-    torch.testing.assert_close(logits, model(X.transpose(1, 2)))
+    torch.testing.assert_close(logits, reference_logits(model, X))
 
 
 @pytest.mark.parametrize("optimiser, factor", [("sgd", 32 / 256), ("adam", (32 / 256) ** 0.5)])

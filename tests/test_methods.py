@@ -6,10 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import CPU, make_ensemble
+from conftest import CPU, first_layer, make_ensemble, reference_logits
 from nbutils import engine, runtime
 from nbutils.catalog import CATALOG
-from nbutils.engine import draw_keep_masks
 from nbutils.methods import METHODS, Method, certified, dampening, finetune, fisher, gradients, importance, noise
 
 PARAMS = dict(adaptive_importance_weight=2.0, finetune_lr=0.1, finetune_batch_size=16, repair_base="gaussian",
@@ -123,12 +122,12 @@ def test_adaptive_sigma_is_base_times_one_plus_weight_times_importance(forget):
 # Per-example gradients
 
 
-def per_example_autograd(model, X, y, masks=None):
-    """Each row's cross-entropy gradient, row by row with autograd: {name: (B, *param shape)}."""
+def per_example_autograd(model, X, y, keep=None):
+    """Each row's cross-entropy gradient, row by row with autograd through the seed's forward pass, X (K, B, F):
+    {name: (B, *param shape)}."""
     rows = []
     for b in range(y.shape[-1]):
-        row_masks = None if masks is None else [m[:, :, b:b + 1] for m in masks]
-        logits = model(X[:, :, b:b + 1], row_masks)
+        logits = reference_logits(model, X[:, b:b + 1], None if keep is None else keep[:, b:b + 1])
         loss = F.cross_entropy(logits, y[:, b:b + 1], reduction="sum")
         rows.append(torch.autograd.grad(loss, list(model.parameters())))
     return {name: torch.stack([r[i] for r in rows]) for i, (name, _) in enumerate(model.named_parameters())}
@@ -138,12 +137,11 @@ def per_example_autograd(model, X, y, masks=None):
 def test_per_example_algebra_matches_autograd_row_by_row(dropout):
     model = with_random_norm_statistics(make_ensemble(3, dropout=dropout)).eval()
     g = torch.Generator().manual_seed(1)
-    X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
-    masks = draw_keep_masks(10, 3, model.hidden_sizes, dropout, g) if dropout else None
-    reference = per_example_autograd(model, X, y, masks)
+    X, y = torch.randn(3, 10, 8, generator=g), torch.randint(0, 2, (3, 10), generator=g)
+    keep = engine.keep_mask(model, 10, g)
+    reference = per_example_autograd(model, X, y, keep)
     stack = engine.Stack.of(model)
-    keep = torch.cat(masks, dim=1).transpose(1, 2) > 0 if dropout else None
-    cache, deltas, logits = finetune.row_deltas(stack, X.transpose(1, 2).contiguous(), y, keep)
+    cache, deltas, logits = finetune.row_deltas(stack, X, y, keep)
     sums = gradients.squared_sums(stack, cache, deltas)
     norms = sum(r.transpose(0, 1).flatten(2).square().sum(2) for r in reference.values())  # (K, B)
     torch.testing.assert_close(stack.row_norms(cache, deltas, logits), norms.sqrt())
@@ -159,12 +157,11 @@ def test_per_example_algebra_matches_autograd_row_by_row(dropout):
 def test_fine_tuning_step_is_the_mean_of_each_rows_clipped_autograd_gradient(clip):
     model = with_random_norm_statistics(make_ensemble(3, dropout=0.5)).eval()
     g = torch.Generator().manual_seed(4)
-    X, y = torch.randn(3, 8, 10, generator=g), torch.randint(0, 2, (3, 10), generator=g)
-    masks = draw_keep_masks(10, 3, model.hidden_sizes, 0.5, g)
-    reference = per_example_autograd(model, X, y, masks)  # by name, (B, K, *shape)
+    X, y = torch.randn(3, 10, 8, generator=g), torch.randint(0, 2, (3, 10), generator=g)
+    keep = engine.keep_mask(model, 10, g)
+    reference = per_example_autograd(model, X, y, keep)  # by name, (B, K, *shape)
     stack = engine.Stack.of(model)
-    finetune.clipped_gradient(stack, X.transpose(1, 2).contiguous(), y, torch.cat(masks, dim=1).transpose(1, 2) > 0,
-                              clip)
+    finetune.clipped_gradient(stack, X, y, keep, clip)
     norms = sum(r.flatten(2).square().sum(2) for r in reference.values()).sqrt()  # (B, K)
     weights = (clip / norms).clamp(max=1) / 10 if clip else torch.full_like(norms, 1 / 10)
     for name, r in reference.items():
@@ -180,7 +177,7 @@ def test_expected_fisher_weighs_each_label_by_its_predicted_probability(dropout)
     expected = {name: 0 for name, _ in model.named_parameters()}
     probs = model(X).softmax(dim=1).detach()  # (K, C, B)
     for c in range(2):
-        per_row = per_example_autograd(model, X.T.expand(2, -1, -1), torch.full((2, 6), c))
+        per_row = per_example_autograd(model, X.expand(2, -1, -1), torch.full((2, 6), c))
         for name, r in per_row.items():
             p = probs[:, c, :].T.reshape(6, 2, *[1] * (r.dim() - 2))
             expected[name] = expected[name] + (p * r.square()).sum(0) / 6
@@ -286,7 +283,7 @@ def _per_row_gradients(model, X, y, l2):
     """Each row's gradient of CE + l2/2 |theta|^2 by autograd, flattened per model: (K, n, P)."""
     rows = []
     for i in range(len(X)):
-        loss = F.cross_entropy(model(X[i:i + 1]), y[i:i + 1].expand(model.n_models, -1),
+        loss = F.cross_entropy(reference_logits(model, X[i:i + 1]), y[i:i + 1].expand(model.n_models, -1),
                                reduction="none").sum()
         loss = loss + l2 / 2 * sum(p.square().sum() for p in model.parameters())
         grads = torch.autograd.grad(loss, list(model.parameters()))
@@ -397,7 +394,7 @@ def test_certified_at_infinite_epsilon_leaves_a_model_inside_the_ball_unchanged(
     for a, b in zip(model.parameters(), out.parameters()):
         assert torch.equal(a, b)
     # BatchNorm's running statistics are the retain rows' own, whatever the trained ones were
-    first = out.linears[0](small_splits.X_retain)  # (K, h, n)
+    first = first_layer(out, small_splits.X_retain)  # (K, h, n)
     torch.testing.assert_close(out.norms[0].running_mean, first.mean(dim=2))
     torch.testing.assert_close(out.norms[0].running_var, first.var(dim=2))
 
@@ -408,14 +405,15 @@ def test_certified_recomputes_batchnorm_statistics_with_dropout_below_as_trainin
     model = make_ensemble(3, dropout=0.3)
     out = METHODS["certified"].apply(model, 1.0, runtime.generator(CPU, 4), small_splits, PARAMS)
     X = small_splits.X_retain
-    masks = draw_keep_masks(len(X), 3, model.hidden_sizes, model.dropout,
-                            runtime.substream(runtime.generator(CPU, 4), "statistics"))
+    keep = engine.keep_mask(model, len(X), runtime.substream(runtime.generator(CPU, 4), "statistics"))
+    masks = [k.transpose(1, 2) / (1 - model.dropout) for k in keep.split(model.hidden_sizes, dim=2)]  # (K, h, n)
     a = X.T.expand(3, -1, -1)  # (K, F, n)
     for linear, norm, mask in zip(out.linears, out.norms, masks):
-        z = linear(a)  # (K, h, n)
+        z = torch.baddbmm(linear.bias, linear.weight, a)  # (K, h, n)
         mean, var = z.mean(dim=2), z.var(dim=2)  # training's running statistics: unbiased variance
-        torch.testing.assert_close(norm.running_mean, mean)
-        torch.testing.assert_close(norm.running_var, var)
+        # the engine sums before adding the bias back (it cancels in BatchNorm): rounding of a few 1e-6
+        torch.testing.assert_close(norm.running_mean, mean, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(norm.running_var, var, rtol=1e-5, atol=1e-5)
         normed = (z - mean.unsqueeze(2)) / (z.var(dim=2, unbiased=False).unsqueeze(2) + norm.eps).sqrt()
         a = (normed * norm.weight.unsqueeze(2) + norm.bias.unsqueeze(2)).relu() * mask
     assert not torch.allclose(out.norms[1].running_var, model.norms[1].running_var)

@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import CPU, make_ensemble
+from conftest import CPU, make_ensemble, reference_logits
 from nbutils import engine, runtime
-from nbutils.engine import draw_keep_masks
 from nbutils.metrics import accuracies, predict
 from nbutils.train import _Step, train_ensemble
 
@@ -35,13 +34,13 @@ def seed_classifier(ensemble, k):
 
 def test_each_model_computes_what_the_seed_classifier_computes():
     ensemble = make_ensemble(3, dropout=0.0)
-    x = torch.randn(3, 8, 32)  # one batch per model, (K, F, B)
+    x = torch.randn(3, 32, 8)  # one batch per model, (K, B, F)
     references = [seed_classifier(ensemble, k) for k in range(3)]
     ensemble.train()
     out = ensemble(x)
     for k, ref in enumerate(references):
         ref.train()
-        torch.testing.assert_close(out[k].T, ref(x[k].T))
+        torch.testing.assert_close(out[k].T, ref(x[k]))
         # each model's BatchNorm keeps its own running statistics, updated from its own batch
         for norm, ref_bn in zip(ensemble.norms, [m for m in ref if isinstance(m, nn.BatchNorm1d)]):
             torch.testing.assert_close(norm.running_mean[k], ref_bn.running_mean)
@@ -83,11 +82,10 @@ def test_models_start_different_and_predict_differently_after_training(small_spl
 
 @pytest.mark.parametrize("p", [0.3, 0.5])
 def test_dropout_masks_drop_each_unit_with_probability_p(p):
-    masks = draw_keep_masks(2000, 4, [16, 8], p, runtime.generator(CPU, 0))
-    for mask, width in zip(masks, [16, 8]):
-        assert mask.shape == (4, width, 2000)
-        assert mask.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
-        dropped = (mask == 0).float().mean(dim=2)  # per unit: every position in the bit pattern counts
+    keep = engine.keep_mask(make_ensemble(4, hidden=(16, 8), dropout=p), 2000, runtime.generator(CPU, 0))
+    assert keep.shape == (4, 2000, 24) and keep.dtype == torch.bool
+    for mask in keep.split([16, 8], dim=2):
+        dropped = (~mask).float().mean(dim=1)  # per unit: every position in the bit pattern counts
         assert dropped.min() > p - 0.05 and dropped.max() < p + 0.05
 
 
@@ -131,7 +129,7 @@ def test_hand_written_step_gives_autograds_gradients_and_running_statistics():
     step(X, y, keep, loss)
 
     reference.train()
-    logits = reference(X.transpose(1, 2), [k.transpose(1, 2) / 0.7 for k in keep.split([16, 8], dim=2)])
+    logits = reference_logits(reference, X, keep)
     expected = torch.nn.functional.cross_entropy(logits, y, reduction="none").mean(dim=1)
     expected.sum().backward()
     torch.testing.assert_close(loss, expected.detach())

@@ -24,6 +24,7 @@ from nbutils.methods.steps import (
     fresh_model,
     layer_mask,
     loss_grad,
+    mean_gradient,
     network,
     rescaled_lr,
     retain_statistics,
@@ -32,8 +33,6 @@ from nbutils.methods.steps import (
     teacher_logits,
 )
 from nbutils.runtime import streams, substream
-
-GRADIENT_ROWS = 8192  # rows per forward pass when a method takes a gradient over a whole set
 
 
 def fine_tune(net, optimizer, X, y, *, epochs, batch_size, generator, first=0, scale=1.0, class_weights=None,
@@ -169,14 +168,6 @@ def scrub(model, lr, generator, splits, params):
     return net.result()
 
 
-def forget_gradient(net, X, y, scale=1.0):
-    """Add to ``net.flat_grads`` scale * the gradient of each model's mean CE over all rows (X, y), no dropout."""
-    k = net.model.n_models
-    for start in range(0, len(X), GRADIENT_ROWS):
-        Xc, yc = X[start:start + GRADIENT_ROWS], y[start:start + GRADIENT_ROWS]
-        net.gradient(Xc.expand(k, *Xc.shape), lambda z: ce_grad(z, yc.expand(k, -1), scale * len(Xc) / len(X)))
-
-
 def top_fraction(scores, fraction):
     """1.0 where a score is among the ``fraction`` largest of its model's row (K, P), else 0.0."""
     count = int(scores.shape[1] * fraction)
@@ -190,7 +181,7 @@ def saliency_mask(model, splits, fraction):
     """SalUn's weight saliency: 1 on the ``fraction`` of each model's parameters with the largest
     |gradient of the forget rows' CE| (evaluation mode; the sign of the loss does not matter for |.|)."""
     net = network(model)
-    forget_gradient(net, splits.X_forget, splits.y_forget)
+    mean_gradient(net, splits.X_forget, splits.y_forget)
     return top_fraction(net.flat_grads.abs(), fraction)
 
 

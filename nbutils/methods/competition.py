@@ -12,10 +12,12 @@ import math
 import torch
 
 from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
-from nbutils.methods.baselines import GRADIENT_ROWS, fine_tune, forget_gradient
+from nbutils.methods.baselines import fine_tune
 from nbutils.methods.steps import (
+    GRADIENT_ROWS,
     ce_grad,
     loss_grad,
+    mean_gradient,
     network,
     rescaled_lr,
     sgd,
@@ -97,7 +99,7 @@ def msg_scores(model, splits, generator):
     for start in range(0, n_forget, GRADIENT_ROWS):
         rows = subset[:, start:start + GRADIENT_ROWS]
         net.gradient(splits.X_retain[rows], lambda z: ce_grad(z, splits.y_retain[rows], rows.shape[1] / n_forget))
-    forget_gradient(net, splits.X_forget, splits.y_forget, scale=-1.0)
+    mean_gradient(net, splits.X_forget, splits.y_forget, scale=-1.0)
     return {name: g.abs() for name, g in net.grad.items()}
 
 

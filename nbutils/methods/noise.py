@@ -9,7 +9,9 @@ scale and shift included, as in the seed.
 import copy
 
 import torch
-import torch.nn.functional as F
+
+from nbutils import engine
+from nbutils.methods.steps import mean_gradient
 
 
 def perturbed(model, noise_for):
@@ -33,21 +35,12 @@ def _per_model(values, param):
     return values.view(-1, *[1] * (param.dim() - 1))
 
 
-GRADIENT_ROWS = 8192  # forget rows per backward pass: activations are (K, width, rows)
-
-
+@torch.no_grad()
 def forget_gradients(model, X_forget, y_forget):
     """Gradient of each model's mean cross-entropy on the forget set, in evaluation mode, by name."""
-    model.eval()
-    names, params = zip(*model.named_parameters())
-    total = [torch.zeros_like(p) for p in params]
-    for start in range(0, len(X_forget), GRADIENT_ROWS):
-        logits = model(X_forget[start:start + GRADIENT_ROWS])  # (K, C, rows)
-        y = y_forget[start:start + GRADIENT_ROWS].expand(model.n_models, -1)
-        per_row = F.cross_entropy(logits, y, reduction="none")
-        grads = torch.autograd.grad(per_row.sum(dim=1).sum() / len(X_forget), params)
-        total = [t + g for t, g in zip(total, grads)]
-    return dict(zip(names, total))
+    stack = engine.Stack.of(model.eval())
+    mean_gradient(stack, X_forget, y_forget)
+    return stack.grad
 
 
 def gaussian(model, sigma, generator, splits=None, params=None):

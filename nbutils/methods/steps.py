@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from nbutils import engine
-from nbutils.engine import draw_keep_masks
+from nbutils.engine import keep_mask
 from nbutils.model import MLPEnsemble
 
 MOMENTUM = 0.9  # SGD's momentum in every baseline's public code that uses SGD
@@ -67,6 +67,18 @@ def layer_mask(net, first):
     parts = [torch.full((1, t[0].numel()), float(int(name.split(".")[1]) >= first), device=t.device)
              for name, t in zip(net.names, net.tensors)]
     return torch.cat(parts, dim=1)
+
+
+GRADIENT_ROWS = 8192  # rows per forward pass when a method takes a gradient over a whole set
+
+
+def mean_gradient(net, X, y, scale=1.0):
+    """Add to ``net``'s gradients ``scale`` times the gradient of each model's mean cross-entropy over the shared
+    rows (X, y), ``GRADIENT_ROWS`` at a time; BatchNorm on its running statistics, no dropout."""
+    k = net.model.n_models
+    for start in range(0, len(X), GRADIENT_ROWS):
+        Xc, yc = X[start:start + GRADIENT_ROWS], y[start:start + GRADIENT_ROWS]
+        net.gradient(Xc.expand(k, *Xc.shape), lambda z: ce_grad(z, yc.expand(k, -1), scale * len(Xc) / len(X)))
 
 
 # Losses, as their gradients with respect to the logits (K, B, C); each model's loss is its batch mean.
@@ -116,7 +128,7 @@ STATISTICS_ROWS = 16_384  # retain rows the recomputed BatchNorm statistics come
 def retain_statistics(model, X_retain, generator):
     """Set every BatchNorm's running mean and variance to those of its input over the retain rows, in place.
 
-    As in training, each BatchNorm sees the layer below with dropout on (the masks drawn from ``generator``):
+    As in training, each BatchNorm sees the layer below with dropout on (the mask drawn from ``generator``):
     training's running statistics average batch means and unbiased batch variances of dropped-out
     activations, whose expectations are the mean and variance over all rows computed here.
     """
@@ -124,10 +136,8 @@ def retain_statistics(model, X_retain, generator):
     saved = [norm.momentum for norm in model.norms]
     for norm in model.norms:
         norm.momentum = 1.0  # running statistics := this pass's
-    masks = draw_keep_masks(len(X), model.n_models, model.hidden_sizes, model.dropout, generator) \
-        if model.dropout else None
     model.train()
-    model(X, masks)
+    model(X, keep_mask(model, len(X), generator))
     model.eval()
     for norm, momentum in zip(model.norms, saved):
         norm.momentum = momentum
