@@ -414,6 +414,28 @@ def model_groups(k, batch_size, device):
     return [blocks[w::workers] for w in range(workers)]
 
 
+class Block:
+    """One block of models as its worker steps it: its slice ``models`` of the K models, its random ``stream``,
+    and its dropout bits, drawn for a chunk of ``per_draw`` steps at a time into a buffer of its own."""
+
+    def __init__(self, models, stream, model, batch_size, per_draw):
+        self.models, self.stream, self.size = models, stream, models.stop - models.start
+        self.width, self.dropout = sum(model.hidden_sizes), model.dropout
+        self.threshold = keep_threshold(model.dropout)
+        values = per_draw * batch_size * self.width * self.size if model.dropout else 0
+        self.buffer = torch.empty((values + 3) // 4, dtype=torch.int64, device=stream.device)
+        self.bits = None
+
+    def draw_bits(self, steps, batch_size):
+        """Dropout bits for the next ``steps`` steps of ``batch_size`` rows (none without dropout)."""
+        if self.dropout:
+            self.bits = keep_bits(steps, self.size, batch_size, self.width, self.stream, self.buffer)
+
+    def keep(self, step, n_rows):
+        """The boolean keep mask (models, n_rows, width) of the chunk's ``step``, or None without dropout."""
+        return self.bits[step, :, :n_rows] >= self.threshold if self.dropout else None
+
+
 def block_streams(groups, generator):
     """Each block's random stream, keyed by its first model, all derived from one draw of ``generator``."""
     firsts = sorted(block.start for group in groups for block in group)

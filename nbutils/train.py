@@ -13,7 +13,6 @@ import torch
 from tqdm import tqdm
 
 from nbutils import engine
-from nbutils.engine import keep_threshold
 from nbutils.model import MLPEnsemble
 
 
@@ -60,29 +59,25 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     """
     n, k = len(X), model.n_models
     starts = [s for s in range(0, n, batch_size) if n - s > 1]  # a last batch of one row: BatchNorm cannot train
-    width, p = sum(model.hidden_sizes), model.dropout
-    threshold = keep_threshold(p)
-    per_draw = engine.masks_per_draw(k, batch_size, width)  # steps whose masks are drawn at once
+    per_draw = engine.masks_per_draw(k, batch_size, sum(model.hidden_sizes))  # steps whose masks are drawn at once
     groups = engine.model_groups(k, batch_size, X.device)
     streams = engine.block_streams(groups, generator)
     losses = torch.zeros(k, epochs, device=X.device)
 
     def train_group(group):
         """Train ``group``'s blocks of models, each from its own random stream; returns their losses."""
-        blocks = [_Block(model, lr, block, streams[block.start], per_draw * batch_size * width) for block in group]
+        blocks = [_Block(model, lr, block, streams[block.start], batch_size, per_draw) for block in group]
         for epoch in range(epochs):
             for block in blocks:
                 block.shuffle(n)
             for first in range(0, len(starts), per_draw):
                 chunk = starts[first:first + per_draw]
-                if p:
-                    for block in blocks:
-                        block.draw_masks(len(chunk), batch_size, width)
+                for block in blocks:
+                    block.draw_bits(len(chunk), batch_size)
                 for j, begin in enumerate(chunk):
                     for block in blocks:
                         rows = block.order[:, begin:begin + batch_size]
-                        keep = block.bits[j, :, :rows.shape[1]] >= threshold if p else None
-                        block.step(*engine.gather(X, y, rows), keep, losses[block.models, epoch])
+                        block.step(*engine.gather(X, y, rows), block.keep(j, rows.shape[1]), losses[block.models, epoch])
             if group is groups[0]:  # this process's group
                 bar.update()
         return [losses[block] for block in group]
@@ -98,22 +93,17 @@ def train_ensemble(model, X, y, *, epochs, batch_size, lr, generator, progress=F
     return (losses / len(starts)).cpu().numpy()
 
 
-class _Block:
-    """One block of models in training: its :class:`_Step`, its random stream, its shuffle and its dropout bits."""
+class _Block(engine.Block):
+    """One block of models in training: an engine block with its :class:`_Step` and each epoch's shuffle."""
 
-    def __init__(self, model, lr, models, generator, mask_values):
-        self.models, self.generator, self.size = models, generator, models.stop - models.start
+    def __init__(self, model, lr, models, stream, batch_size, per_draw):
+        super().__init__(models, stream, model, batch_size, per_draw)
         self.step = _Step(model, lr, models)
-        self.buffer = torch.empty((mask_values * self.size + 3) // 4, dtype=torch.int64, device=generator.device)
-        self.order = self.bits = None
+        self.order = None
 
     def shuffle(self, n):
         """Each model's order of the n rows for the next epoch, (models, n)."""
-        self.order = torch.rand(self.size, n, generator=self.generator, device=self.generator.device).argsort(dim=1)
-
-    def draw_masks(self, steps, batch_size, width):
-        """Dropout bits for the next ``steps`` steps, (steps, models, batch_size, width)."""
-        self.bits = engine.keep_bits(steps, self.size, batch_size, width, self.generator, self.buffer)
+        self.order = torch.rand(self.size, n, generator=self.stream, device=self.stream.device).argsort(dim=1)
 
 
 def fit_ensemble(params, X, y, n_models, generator, progress=True):

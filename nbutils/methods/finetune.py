@@ -17,7 +17,6 @@ import copy
 import torch
 
 from nbutils import engine
-from nbutils.engine import keep_threshold
 from nbutils.methods.steps import STATISTICS_ROWS
 from nbutils.runtime import substream
 
@@ -36,7 +35,7 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
     """
     out = copy.deepcopy(model)
     out.eval()
-    k, width, p = out.n_models, sum(out.hidden_sizes), out.dropout
+    k, width = out.n_models, sum(out.hidden_sizes)
     batches = engine.batches(k, len(X), steps, batch_size, generator)
     tensors = list(out.parameters())
     n_params = sum(t[0].numel() for t in tensors)  # per model
@@ -46,30 +45,26 @@ def retain_sgd(model, X, y, *, steps, lr, batch_size, generator, clip=None, sigm
 
     groups = engine.model_groups(k, batch_size, X.device)
     streams = engine.block_streams(groups, generator)
-    threshold = keep_threshold(p)
 
     def run_group(group):
-        blocks = [(block, engine.Stack.of(out, block)) for block in group]
-        sgd = {block.start: engine.SGD(stack.params, stack.grads, lr, zero_grads=False) for block, stack in blocks}
+        blocks = [(engine.Block(block, streams[block.start], out, batch_size, per_draw), engine.Stack.of(out, block))
+                  for block in group]
+        sgd = [engine.SGD(stack.params, stack.grads, lr, zero_grads=False) for _, stack in blocks]
         for first in range(0, steps, per_draw):
             rows_chunk = batches[first:first + per_draw]
-            bits, noise = {}, {}
-            for block, _ in blocks:  # this chunk's masks and noise, from each block's own stream
-                size, stream = block.stop - block.start, streams[block.start]
-                if p:
-                    bits[block.start] = engine.keep_bits(len(rows_chunk), size, batch_size, width, stream)
+            noise = []
+            for block, _ in blocks:  # this chunk's masks, then noise, from each block's own stream
+                block.draw_bits(len(rows_chunk), batch_size)
                 if sigma:
-                    noise[block.start] = torch.randn(len(rows_chunk), size * n_params, generator=stream,
-                                                     device=X.device)
+                    noise.append(torch.randn(len(rows_chunk), block.size * n_params, generator=block.stream,
+                                             device=X.device))
             for j, rows in enumerate(rows_chunk):  # rows: (K, B)
-                for block, stack in blocks:
-                    keep = bits[block.start][j] >= threshold if p else None
-                    clipped_gradient(stack, *engine.gather(X, y, rows[block]), keep,
-                                     None if clip is None else clip[block], l2)
-                    sgd[block.start].step()
+                for i, (block, stack) in enumerate(blocks):
+                    clipped_gradient(stack, *engine.gather(X, y, rows[block.models]), block.keep(j, batch_size),
+                                     None if clip is None else clip[block.models], l2)
+                    sgd[i].step()
                     if sigma:
-                        torch._foreach_add_(stack.params, unstack_noise(noise[block.start][j], block.stop - block.start),
-                                            alpha=sigma)
+                        torch._foreach_add_(stack.params, unstack_noise(noise[i][j], block.size), alpha=sigma)
 
     def unstack_noise(flat, size):
         """Views of one step's noise for ``size`` models, drawn flat, shaped like their parameters."""
@@ -147,16 +142,14 @@ def gradient_norm_quantile(model, X, y, q, generator, l2=0.0):
     From the first ``STATISTICS_ROWS`` rows (in random order for every forget request), in chunks that bound
     memory; all K models at once."""
     X, y = X[:STATISTICS_ROWS], y[:STATISTICS_ROWS]
-    k, width, p = model.n_models, sum(model.hidden_sizes), model.dropout
-    chunk = max(1, engine.MASK_BYTES // (4 * k * max(width, X.shape[1])))
+    k = model.n_models
+    chunk = max(1, engine.MASK_BYTES // (4 * k * max(sum(model.hidden_sizes), X.shape[1])))
     stack = engine.Stack.of(model)
     norms = []
     with torch.no_grad():
         for first in range(0, len(X), chunk):
             Xc, yc = X[first:first + chunk], y[first:first + chunk]
-            keep = None
-            if p:
-                keep = engine.keep_bits(1, k, len(Xc), width, generator)[0] >= keep_threshold(p)
+            keep = engine.keep_mask(model, len(Xc), generator)
             cache, deltas, logits = row_deltas(stack, Xc.expand(k, -1, -1), yc.expand(k, -1), keep)
             norms.append(stack.row_norms(cache, deltas, logits, l2))
     return torch.quantile(torch.cat(norms, dim=1), q, dim=1)
