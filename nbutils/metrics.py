@@ -45,11 +45,15 @@ def predict(model, splits, row_ids=None):
     """
     model.eval()
 
-    def logits(X):  # (K, n, C), a bounded number of rows at a time: activations are (K, width, rows)
-        out = np.concatenate([model(X[i:i + PREDICT_ROWS]).transpose(1, 2).double().cpu().numpy()
-                              for i in range(0, len(X), PREDICT_ROWS)], axis=1)
+    def logits(X):  # (K, n, C), a bounded number of rows at a time: activations are (K, rows, width)
+        out = None
+        for i in range(0, len(X), PREDICT_ROWS):
+            chunk = model(X[i:i + PREDICT_ROWS]).transpose(1, 2)
+            if out is None:
+                out = torch.empty((chunk.shape[0], len(X), chunk.shape[2]), dtype=torch.float64)
+            out[:, i:i + PREDICT_ROWS] = chunk
         # A model whose weights diverged predicts nothing: its non-finite logits count as ties (class 0 wins).
-        return np.nan_to_num(out, nan=0.0, posinf=1e30, neginf=-1e30)
+        return np.nan_to_num(out.numpy(), copy=False, nan=0.0, posinf=1e30, neginf=-1e30)
 
     return Predictions(
         logits(splits.X_retain), logits(splits.X_forget), logits(splits.X_test),
