@@ -108,10 +108,12 @@ def distill_kl(logits, teacher_logits, temperature=1.0):
 
 
 def teacher_logits(model, X):
-    """Evaluation-mode logits (K, n, C) of every model for the shared rows X (n, F)."""
+    """Evaluation-mode logits (K, n, C) of every model for the shared rows X (n, F), ``GRADIENT_ROWS`` at a time
+    (at once, 720,000 rows' activations took gigabytes)."""
     model.eval()
     with torch.no_grad():
-        return model(X).transpose(1, 2).contiguous()
+        chunks = [model(X[i:i + GRADIENT_ROWS]) for i in range(0, len(X), GRADIENT_ROWS)]
+        return torch.cat(chunks, dim=2).transpose(1, 2).contiguous()
 
 
 def fresh_model(model, generator):
