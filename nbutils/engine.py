@@ -353,13 +353,16 @@ def keep_threshold(p):
     return round(p * 65536) - 32768
 
 
+def permutations(n_models, n_rows, generator):
+    """Each model's own random order of the rows: (K, n_rows) indices."""
+    return torch.rand(n_models, n_rows, generator=generator, device=generator.device).argsort(dim=1)
+
+
 def batches(n_models, n_rows, n_batches, batch_size, generator):
     """Row indices (n_batches, K, B): each model reads its own consecutive random permutations of the rows."""
     passes = math.ceil(n_batches * batch_size / max(1, n_rows))
-    device = generator.device
-    order = torch.cat([torch.empty((n_models, 0), dtype=torch.long, device=device),
-                       *(torch.rand(n_models, n_rows, generator=generator, device=device).argsort(dim=1)
-                         for _ in range(passes))], dim=1)
+    order = torch.cat([torch.empty((n_models, 0), dtype=torch.long, device=generator.device),
+                       *(permutations(n_models, n_rows, generator) for _ in range(passes))], dim=1)
     return order[:, :n_batches * batch_size].view(n_models, n_batches, batch_size).transpose(0, 1)
 
 

@@ -103,7 +103,7 @@ class _Block(engine.Block):
 
     def shuffle(self, n):
         """Each model's order of the n rows for the next epoch, (models, n)."""
-        self.order = torch.rand(self.size, n, generator=self.stream, device=self.stream.device).argsort(dim=1)
+        self.order = engine.permutations(self.size, n, self.stream)
 
 
 def fit_ensemble(params, X, y, n_models, generator, progress=True):

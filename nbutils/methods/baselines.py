@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from nbutils.catalog import request_kind
-from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
+from nbutils.engine import batches, in_blocks, keep_mask, permutations, steps_per_epoch
 from nbutils.methods.steps import (
     adam,
     ce_grad,
@@ -351,7 +351,7 @@ def bad_teacher(model, setting, generator, splits, params):
     X = torch.cat([Xf, Xr])
     k, b = model.n_models, params["finetune_batch_size"]
     n_retain = max(1, round(len(Xr) * params["badteacher_retain_share"]))
-    subset = torch.rand(k, len(Xr), generator=g_subset, device=Xr.device).argsort(dim=1)[:, :n_retain]
+    subset = permutations(k, len(Xr), g_subset)[:, :n_retain]
     pool = torch.cat([torch.arange(len(Xf), device=Xr.device).expand(k, -1), subset + len(Xf)], dim=1)  # (K, m)
     net = network(model)
     optimizer = adam(net, rescaled_lr(lr, BAD_TEACHER_BATCH, b, "adam"))

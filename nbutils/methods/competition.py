@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from nbutils.engine import batches, in_blocks, keep_mask, steps_per_epoch
+from nbutils.engine import batches, in_blocks, keep_mask, permutations, steps_per_epoch
 from nbutils.methods.baselines import fine_tune
 from nbutils.methods.steps import (
     GRADIENT_ROWS,
@@ -94,8 +94,7 @@ def msg_scores(model, splits, generator):
     forget set (per model), evaluation mode."""
     net = network(model)
     k, n_forget = model.n_models, len(splits.X_forget)
-    subset = torch.rand(k, len(splits.X_retain), generator=generator, device=generator.device).argsort(dim=1)
-    subset = subset[:, :n_forget]
+    subset = permutations(k, len(splits.X_retain), generator)[:, :n_forget]
     for start in range(0, n_forget, GRADIENT_ROWS):
         rows = subset[:, start:start + GRADIENT_ROWS]
         net.gradient(splits.X_retain[rows], lambda z: ce_grad(z, splits.y_retain[rows], rows.shape[1] / n_forget))
