@@ -163,7 +163,6 @@ class Stack:
             if i > first:
                 d = torch.bmm(dz, self.W[i])
 
-    @torch.no_grad()
     def update_running_statistics(self, cache):
         """BatchNorm's running statistics after a batch-statistics forward pass, as ``nn.BatchNorm1d`` does (the
         running-statistics mode reads them again only after :meth:`refresh_statistics`)."""

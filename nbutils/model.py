@@ -85,7 +85,8 @@ class MLPEnsemble(nn.Module):
             x = x.expand(self.n_models, -1, -1)
         logits, cache = stack.forward(x, keep, batch_statistics=self.training)
         if self.training:
-            stack.update_running_statistics(cache)
+            with torch.no_grad():  # the statistics are buffers, outside any gradient
+                stack.update_running_statistics(cache)
         return logits
 
     def select(self, models):
