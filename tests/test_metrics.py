@@ -2,6 +2,8 @@ import numpy as np
 import torch
 
 from conftest import make_ensemble
+from nbutils import metrics
+from nbutils.methods import steps
 from nbutils.metrics import Predictions, diverged, predict
 
 
@@ -29,3 +31,27 @@ def test_a_sample_keeps_the_same_rows_for_every_configuration():
     for split in ("retain", "forget", "test"):
         np.testing.assert_array_equal(a.row_ids[split], b.row_ids[split])
     assert (np.diff(a.row_ids["test"]) > 0).all()  # in table order, without repeats
+
+
+def test_predictions_in_chunks_are_one_pass_over_every_row(small_splits, monkeypatch):
+    """Chunks of 7 rows (the last one short) land where one forward pass puts them, the diverged model's
+    non-finite logits replaced in place."""
+    model = make_ensemble(3).eval()
+    with torch.no_grad():
+        model.linears[1].weight[2, 0, 0] = float("inf")
+        whole = model(small_splits.X_retain).transpose(1, 2).double().numpy()
+    monkeypatch.setattr(metrics, "PREDICT_ROWS", 7)
+    chunked = predict(model, small_splits).retain
+    assert len(small_splits.X_retain) % 7
+    np.testing.assert_allclose(chunked[:2], whole[:2], rtol=1e-6, atol=1e-6)
+    assert np.isfinite(chunked).all() and (np.abs(chunked[2]) <= 1e30).all()
+
+
+def test_teacher_logits_in_chunks_are_one_pass_over_every_row(small_splits, monkeypatch):
+    model = make_ensemble(3).eval()
+    with torch.no_grad():
+        whole = model(small_splits.X_retain).transpose(1, 2)
+    monkeypatch.setattr(steps, "GRADIENT_ROWS", 7)
+    chunked = steps.teacher_logits(model, small_splits.X_retain)
+    assert chunked.shape == whole.shape and chunked.is_contiguous()
+    torch.testing.assert_close(chunked, whole)
