@@ -1,10 +1,11 @@
 import fcntl
+import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from nbutils import PARAMETERS, REPORTS, runner, runtime
 from nbutils.data import reading, tensors
@@ -67,23 +68,28 @@ def make_ensemble(k, n_features=8, hidden=(16, 8), dropout=0.3, seed=0):
     return MLPEnsemble(k, n_features, list(hidden), 2, dropout, runtime.generator(CPU, seed, "test"))
 
 
+def _load_reference_engine():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_engine.py"
+    spec = importlib.util.spec_from_file_location("reference_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REFERENCE_ENGINE = _load_reference_engine()  # the engine of 713ff6d, frozen (benchmarks/reference_engine.py)
+
+
 def reference_logits(model, X, keep=None):
-    """The seed's forward pass written with ``torch.nn.functional`` on ``model``'s own parameters, an oracle
-    independent of the engine for autograd to check it against: logits (K, C, B) of X (K, B, F) or (B, F).
+    """The seed's forward pass as the frozen engine of 713ff6d computes it (``torch.nn.functional`` on ``model``'s
+    own parameters), an oracle independent of this engine for autograd to check it against: logits (K, C, B) of
+    X (K, B, F) or (B, F).
 
     BatchNorm follows the module's mode (training mode normalises with the batch's statistics and moves the
     running ones); ``keep`` (K, B, sum(hidden)) boolean (True: kept) applies inverted dropout, or None."""
-    k = model.n_models
-    h = (X.expand(k, -1, -1) if X.dim() == 2 else X).transpose(1, 2)  # (K, F, B)
-    keeps = keep.split(model.hidden_sizes, dim=2) if keep is not None else [None] * len(model.norms)
-    for linear, norm, kept in zip(model.linears, model.norms, keeps):
-        z = torch.baddbmm(linear.bias, linear.weight, h)  # (K, h, B)
-        z = F.batch_norm(z.reshape(1, -1, z.shape[-1]), norm.running_mean.view(-1), norm.running_var.view(-1),
-                         norm.weight.view(-1), norm.bias.view(-1), model.training, norm.momentum, norm.eps)
-        h = z.view(k, -1, h.shape[-1]).relu()
-        if kept is not None:
-            h = h * kept.transpose(1, 2) / (1 - model.dropout)
-    return torch.baddbmm(model.linears[-1].bias, model.linears[-1].weight, h)
+    x = (X.expand(model.n_models, -1, -1) if X.dim() == 2 else X).transpose(1, 2)  # (K, F, B)
+    masks = None if keep is None else [k.transpose(1, 2) / (1 - model.dropout)
+                                       for k in keep.split(model.hidden_sizes, dim=2)]
+    return REFERENCE_ENGINE.forward(model, x, masks)
 
 
 def first_layer(model, X):

@@ -1,13 +1,11 @@
-import importlib.util
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import CPU, make_ensemble, reference_logits
+from conftest import CPU, REFERENCE_ENGINE, make_ensemble, reference_logits
 from nbutils import engine, runtime
 from nbutils.metrics import accuracies, predict
 from nbutils.train import _Step, train_ensemble
@@ -145,23 +143,14 @@ def test_hand_written_step_gives_autograds_gradients_and_running_statistics():
 def test_engine_trains_models_as_accurate_as_the_reference_engine(small_splits):
     """Same in distribution as the engine it replaced (benchmarks/reference_engine.py): mean test accuracy
     of 16 models each, within what two draws of 16 differ by."""
-    reference_engine = _load_reference_engine()
     kwargs = dict(epochs=15, batch_size=32, lr=1e-3)
     accs = {}
-    for name, fit in (("new", train_ensemble), ("reference", reference_engine.train_ensemble)):
+    for name, fit in (("new", train_ensemble), ("reference", REFERENCE_ENGINE.train_ensemble)):
         ensemble = make_ensemble(16, seed=20)
         fit(ensemble, small_splits.X_train, small_splits.y_train, generator=runtime.generator(CPU, 21), **kwargs)
         accs[name] = accuracies(predict(ensemble, small_splits))["test_acc"]
     spread = np.sqrt(accs["new"].var() / 16 + accs["reference"].var() / 16)
     assert abs(accs["new"].mean() - accs["reference"].mean()) < 3 * spread + 0.5
-
-
-def _load_reference_engine():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_engine.py"
-    spec = importlib.util.spec_from_file_location("reference_engine", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_training_in_processes_is_training_in_one_bit_for_bit(small_splits, monkeypatch):
